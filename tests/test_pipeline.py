@@ -1,0 +1,153 @@
+"""The query path end to end through the two seams, with deterministic fakes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rag import store
+from rag.errors import CorpusError, InputError, StoreError
+from rag.pipeline import Pipeline, index_corpus
+from rag.prompts import REFUSAL
+from rag.settings import Settings
+from tests.fakes import HashEmbedder, ScriptedGenerator, find
+
+
+def make(settings: Settings, script, log: list[str] | None = None) -> Pipeline:  # type: ignore[no-untyped-def]
+    messages = log if log is not None else []
+    emb = HashEmbedder()
+    return Pipeline(settings, embedder=emb, index_embedder=emb,
+                    generator=ScriptedGenerator(script), log=messages.append)
+
+
+def assert_spans_hold(answer, corpus: Path) -> None:  # type: ignore[no-untyped-def]
+    for c in answer.citations:
+        text = (corpus / c.doc).read_bytes().decode("utf-8")
+        assert text[c.start : c.end] == c.quote
+
+
+def test_answer_cites_the_sentence_that_holds_the_number(settings: Settings) -> None:
+    log: list[str] = []
+    answer = make(settings, find("1,000"), log).ask("How many engineer troops were sent?")
+    assert not answer.abstained
+    assert answer.text.startswith("1,000 [1]")
+    assert [c.quote for c in answer.citations] == ["About 1,000 engineer troops were sent."]
+    assert_spans_hold(answer, settings.corpus)
+    assert any("no index" in m for m in log)
+
+
+def test_model_memory_is_refused(settings: Settings) -> None:
+    answer = make(settings, find("Paris")).ask("Where was the ceremony in France held?")
+    assert answer.abstained and answer.text == REFUSAL and answer.citations == ()
+
+
+def test_unrelated_question_never_reaches_the_model(settings: Settings) -> None:
+    pipe = make(replace(settings, min_similarity=0.99), find("nine"))
+    answer = pipe.ask("What is the capital of France?")
+    assert answer.abstained
+    assert pipe.generator.calls == []  # type: ignore[attr-defined]
+
+
+def test_conflicting_documents_are_both_cited(settings: Settings) -> None:
+    def script(passages, question):  # type: ignore[no-untyped-def]
+        docs = {p.doc for p in passages}
+        word = "Kigye Airport" if "a.txt" in docs else "Pyongyang"
+        return find(word)(passages, question)
+
+    answer = make(settings, script).ask("Where was the ceremony held?")
+    assert answer.conflict
+    assert {c.doc for c in answer.citations} == {"a.txt", "b.md"}
+    assert "Kigye Airport" in answer.text and "Pyongyang" in answer.text
+    assert_spans_hold(answer, settings.corpus)
+
+
+def test_agreeing_documents_add_citations_not_a_conflict(settings: Settings, corpus: Path) -> None:
+    (corpus / "b.md").write_text("The ceremony was held at Kigye Airport, reports say.\n")
+    answer = make(settings, find("Kigye Airport")).ask("Where was the ceremony held?")
+    assert not answer.conflict
+    assert {c.doc for c in answer.citations} == {"a.txt", "b.md"}
+
+
+def test_changed_corpus_is_rebuilt_and_said(settings: Settings, corpus: Path) -> None:
+    log: list[str] = []
+    make(settings, find("nine"), log).ask("How many personnel deaths?")
+    (corpus / "b.md").write_text("Kim acknowledged the deaths of ten personnel.\n")
+    log.clear()
+    answer = make(settings, find("ten"), log).ask("How many personnel deaths?")
+    assert any("corpus changed" in m and "b.md" in m for m in log)
+    assert answer.citations[0].quote == "Kim acknowledged the deaths of ten personnel."
+
+
+def test_corrupt_index_says_to_run_rag_index(settings: Settings) -> None:
+    make(settings, find("nine")).ask("How many died?")
+    manifest = json.loads((settings.index / "manifest.json").read_text())
+    (settings.index / manifest["vectors_file"]).write_bytes(b"garbage")
+    with pytest.raises(StoreError, match="rag index"):
+        make(settings, find("nine")).ask("How many died?")
+
+
+def test_index_built_with_other_settings_is_an_error(settings: Settings) -> None:
+    make(settings, find("nine")).ask("How many died?")
+    with pytest.raises(StoreError, match="chunking.*rag index"):
+        make(replace(settings, chunk_chars=99), find("nine")).ask("How many died?")
+
+
+def test_crash_while_saving_keeps_the_old_index(settings: Settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    built = index_corpus(settings, HashEmbedder(), log=lambda m: None)
+    before = (settings.index / "manifest.json").read_text()
+    real = store._write_atomic
+
+    def crash_on_manifest(path: Path, data: bytes) -> None:
+        if path.name == "manifest.json":
+            raise OSError("disk full")
+        real(path, data)
+
+    monkeypatch.setattr(store, "_write_atomic", crash_on_manifest)
+    with pytest.raises(OSError):
+        store.save(built, settings.index)
+    monkeypatch.undo()
+    assert (settings.index / "manifest.json").read_text() == before
+    assert store.load(settings.index).chunks == built.chunks
+
+
+def test_manifest_describes_the_index(settings: Settings) -> None:
+    index_corpus(settings, HashEmbedder(), log=lambda m: None)
+    manifest = json.loads((settings.index / "manifest.json").read_text())
+    assert manifest["format_version"] == store.FORMAT_VERSION
+    assert manifest["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert manifest["dim"] == 384
+    assert manifest["chunking"] == {"max_chars": 400, "overlap_sentences": 1}
+    assert set(manifest["corpus_files"]) == {"a.txt", "b.md"}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [("empty.txt", b"  \n", "empty"), ("bin.txt", b"a\x00b", "binary"),
+     ("latin.md", b"caf\xe9", "UTF-8")],
+)
+def test_unusable_files_are_skipped_with_a_warning(
+    settings: Settings, corpus: Path, name: str, content: bytes, message: str
+) -> None:
+    (corpus / name).write_bytes(content)
+    log: list[str] = []
+    index_corpus(settings, HashEmbedder(), log=log.append)
+    assert any(name in m and message in m for m in log)
+
+
+def test_no_usable_document_is_an_error(tmp_path: Path, settings: Settings) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "x.txt").write_bytes(b"\xff\xfe")
+    with pytest.raises(CorpusError, match="x.txt"):
+        index_corpus(replace(settings, corpus=folder), HashEmbedder())
+    with pytest.raises(CorpusError, match="does not exist"):
+        index_corpus(replace(settings, corpus=tmp_path / "nope"), HashEmbedder())
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 2001])
+def test_bad_questions_are_input_errors(settings: Settings, question: str) -> None:
+    with pytest.raises(InputError):
+        make(settings, find("nine")).ask(question)
