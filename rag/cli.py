@@ -62,7 +62,8 @@ def format_answer(answer: Answer) -> str:
     if answer.citations:
         lines += ["", "Sources:"]
         for n, c in enumerate(answer.citations, 1):
-            lines.append(f"[{n}] {c.doc} [{c.start}:{c.end}] \u201c{' '.join(c.quote.split())}\u201d")
+            quote = " ".join(c.quote.split())
+            lines.append(f"[{n}] {c.doc} [{c.start}:{c.end}] \u201c{quote}\u201d")
     return "\n".join(lines)
 
 
@@ -119,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     p_ask.add_argument("--json", action="store_true")
     _answering(p_ask)
     p_eval = sub.add_parser("eval", help="run the regression suite and report metrics")
-    p_eval.add_argument("--cases", type=Path, help="cases file (default tests/regression/cases.jsonl)")
+    p_eval.add_argument(
+        "--cases", type=Path, help="cases file (default tests/regression/cases.jsonl)"
+    )
     p_eval.add_argument("--json", action="store_true", help="print one JSON object")
     p_eval.add_argument("--report", type=Path, help="write report.md and metrics.png here")
     p_eval.add_argument("--no-gate", action="store_true", help="exit 0 even below thresholds")

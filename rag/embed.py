@@ -128,12 +128,11 @@ class MiniLM:
         while f"encoder.layer.{layer}.attention.self.query.weight" in w:
             p = f"encoder.layer.{layer}."
 
-            def split(name: str, p: str = p) -> np.ndarray:
-                y = self._linear(x, w, p + name)
-                return y.reshape(n, t, heads, d).transpose(0, 2, 1, 3)
-
-            q, k, v = split("attention.self.query"), split("attention.self.key"), split(
-                "attention.self.value"
+            q, k, v = (
+                self._linear(x, w, p + f"attention.self.{name}")
+                .reshape(n, t, heads, d)
+                .transpose(0, 2, 1, 3)
+                for name in ("query", "key", "value")
             )
             scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d) + bias
             scores = np.exp(scores - scores.max(-1, keepdims=True))

@@ -42,6 +42,8 @@ QUALITY_METRICS = (
     "refusal_accuracy",
     "false_refusal_rate",
     "retrieval_recall_at_k",
+    "false_conflict_rate",
+    "conflict_detection",
 )
 
 # Markers like "[1]" or "[1, 2]" can sit between an answer and its punctuation ("May [1].").
@@ -73,6 +75,8 @@ class CaseResult:
     # Sum of citation lengths: how much text the reader is sent to check.
     cited_chars: int
     latency: float
+    # The answer said the sources differ.
+    conflict: bool = False
 
     @property
     def scored(self) -> bool:
@@ -158,6 +162,7 @@ def score_case(case: Case, answer: Answer, corpus_texts: dict[str, str]) -> Case
         retrieval_hit=sum(inside) / len(inside) if inside else 0.0,
         cited_chars=sum(max(0, end - start) for _, start, end in cites),
         latency=answer.timings.total_s,
+        conflict=answer.conflict,
     )
 
 
@@ -205,6 +210,10 @@ def summarize(results: Sequence[CaseResult]) -> dict[str, float]:
         "refusal_accuracy": _mean([r.refused for r in unanswerable]),
         "false_refusal_rate": _mean([r.refused for r in scored]),
         "retrieval_recall_at_k": _mean([r.retrieval_hit for r in scored]),
+        # "The sources differ" on a question where they do not is a wrong answer in spirit,
+        # even when the right value is among the versions shown.
+        "false_conflict_rate": _mean([r.conflict for r in results if r.kind == "answerable"]),
+        "conflict_detection": _mean([r.conflict for r in results if r.kind == "conflict"]),
         "median_cited_chars": float(statistics.median(answered)) if answered else 0.0,
         "latency_p50": percentile(latencies, 50),
         "latency_p95": percentile(latencies, 95),

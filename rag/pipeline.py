@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import bm25s
 
 MAX_QUESTION_CHARS = 2000
+# A contradicting passage must be at least this relevant, relative to the first answer's.
+CONFLICT_RELEVANCE = 0.9
 Log = Callable[[str], None]
 
 
@@ -41,7 +43,9 @@ def check_question(question: str) -> str:
     return q
 
 
-def index_corpus(settings: Settings, embedder: Embedder | None = None, log: Log = _stderr) -> store.Store:
+def index_corpus(
+    settings: Settings, embedder: Embedder | None = None, log: Log = _stderr
+) -> store.Store:
     """Build the index from the corpus and save it; always a full, fresh build."""
     docs, warnings = load_corpus(settings.corpus)
     for w in warnings:
@@ -109,7 +113,8 @@ class Pipeline:
             self.log(f"no index in {s.index}; building it now")
             self._store = index_corpus(s, self._index_embedder, self.log)
         elif manifest.get("corpus_files") != hashes:
-            self.log(f"corpus changed since the index was built ({_diff(manifest, hashes)}); rebuilding")
+            changes = _diff(manifest, hashes)
+            self.log(f"corpus changed since the index was built ({changes}); rebuilding")
             self._store = index_corpus(s, self._index_embedder, self.log)
         else:
             store.check_compatible(
@@ -120,7 +125,9 @@ class Pipeline:
         self._texts = {d.name: d.text for d in docs}
         missing = set(self._store.manifest["documents"]) - set(self._texts)
         if missing:
-            raise StoreError(f"index names documents the corpus lacks ({sorted(missing)}); run `rag index`")
+            raise StoreError(
+                f"index names documents the corpus lacks ({sorted(missing)}); run `rag index`"
+            )
         self._bm25 = build_bm25(self._store.chunks) if s.retrieval == "hybrid" else None
         return self._store
 
@@ -155,17 +162,19 @@ class Pipeline:
             gen2, second = self._ask_document(shown, other, q)
             gens.append(gen2)
             if second:
-                statements, conflict = _compare(text, statements, second)
+                statements, conflict = _compare(q, text, statements, second)
         body, citations = _render(statements, conflict)
         answer = replace(base, text=body, abstained=False, citations=citations, conflict=conflict)
         return _finish(answer, started, retrieved, gens)
 
     def _other_document(self, shown: list[Passage], cited_docs: set[str]) -> str | None:
-        """A document the answer did not cite whose best sentence is nearly as relevant as
-        the best overall: it may confirm the answer or contradict it."""
+        """A document the answer did not cite that has one of the top three passages, or
+        one nearly as relevant as the best: it may confirm the answer or contradict it."""
         best = shown[0].dense
-        for p in shown:
-            if p.doc not in cited_docs and p.dense >= self.settings.conflict_ratio * best:
+        for rank, p in enumerate(shown):
+            if p.doc in cited_docs:
+                continue
+            if rank < 3 or p.dense >= self.settings.conflict_ratio * best:
                 return p.doc
         return None
 
@@ -179,17 +188,32 @@ class Pipeline:
 
 
 def _compare(
-    first_text: str, first: list[cite.Statement], second: list[cite.Statement]
+    question: str, first_text: str, first: list[cite.Statement], second: list[cite.Statement]
 ) -> tuple[list[cite.Statement], bool]:
-    """Agreeing sources add citations; disagreeing ones of the same kind become a conflict."""
+    """Agreeing sources add citations. A disagreeing one makes a conflict only when it
+    answers alike (same kind of value) and its evidence speaks to the question at least
+    as directly; otherwise it is a passage on a neighbouring topic and is left out."""
     second_text = " ".join(s.text for s in second)
     a, b = set(cite.terms(first_text)), set(cite.terms(second_text))
     if a <= b or b <= a:
         extra = tuple(p for s in second for p in s.passages)
         return [replace(first[0], passages=first[0].passages + extra), *first[1:]], False
-    if cite.answer_kind(first_text) != cite.answer_kind(second_text):
-        return first, False
-    return first + second, True
+    first_passages = [p for s in first for p in s.passages]
+    second_passages = [p for s in second for p in s.passages]
+    if (
+        cite.answer_kind(first_text) == cite.answer_kind(second_text)
+        and _coverage(question, second_passages) >= _coverage(question, first_passages)
+        and max(p.dense for p in second_passages)
+        >= CONFLICT_RELEVANCE * max(p.dense for p in first_passages)
+    ):
+        return first + second, True
+    return first, False
+
+
+def _coverage(question: str, cited: list[Passage]) -> int:
+    """How many of the question's content terms the cited passages contain."""
+    have = {t for p in cited for t in cite.terms(p.text)}
+    return sum(t in have for t in set(cite.terms(question)))
 
 
 def _render(statements: list[cite.Statement], conflict: bool) -> tuple[str, tuple[Citation, ...]]:

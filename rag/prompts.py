@@ -13,9 +13,9 @@ REFUSAL = "The corpus does not contain an answer to this question."
 
 SYSTEM = (
     "You answer questions about news articles using only the numbered passages the user "
-    "gives. Reply with JSON. In \"answer\", give a short, direct answer in a few words, "
-    "copying names, numbers and dates exactly as the passages write them. In \"evidence\", "
-    "list the numbers of the passages that state the answer."
+    "gives. Reply with JSON. First, in \"evidence\", list the numbers of the passages that "
+    "answer the question. Then, in \"answer\", copy the words from those passages that "
+    "answer it: a name, number, date, place or short phrase, not a whole sentence."
 )
 
 USER = "Passages:\n{passages}\n\nQuestion: {question}"
@@ -25,11 +25,12 @@ PASSAGE = "[{number}] {text}"
 # Constrains decoding, so the reply always parses; the model cannot write prose around it.
 ANSWER_SCHEMA = {
     "type": "object",
+    # Evidence first: the model commits to passages, then copies its answer out of them.
     "properties": {
-        "answer": {"type": "string", "maxLength": 200},
         "evidence": {"type": "array", "items": {"type": "integer"}, "maxItems": 4},
+        "answer": {"type": "string", "maxLength": 200},
     },
-    "required": ["answer", "evidence"],
+    "required": ["evidence", "answer"],
 }
 ANSWER_SCHEMA_JSON = json.dumps(ANSWER_SCHEMA)
 
@@ -45,5 +46,8 @@ assert _fields(PASSAGE) == {"number", "text"}, _fields(PASSAGE)
 
 def render_user(passages: list[Passage], question: str) -> str:
     """The user message: numbered passages, then the question."""
-    body = "\n".join(PASSAGE.format(number=p.number, text=" ".join(p.text.split())) for p in passages)
+    # Line breaks inside a passage would blur where one numbered passage ends.
+    body = "\n".join(
+        PASSAGE.format(number=p.number, text=" ".join(p.text.split())) for p in passages
+    )
     return USER.format(passages=body, question=question)

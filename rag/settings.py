@@ -35,7 +35,7 @@ class Settings:
     min_similarity: float = 0.25
     # A second document is asked separately (to surface conflicts) only when its best
     # passage scores at least this share of the best passage overall.
-    conflict_ratio: float = 0.85
+    conflict_ratio: float = 0.8
 
 
 _ENV = {

@@ -7,7 +7,8 @@ from rag.records import Passage
 
 
 def P(n: int, text: str, doc: str = "a.txt", dense: float = 0.5) -> Passage:
-    return Passage(number=n, doc=doc, start=n * 100, end=n * 100 + len(text), text=text, dense=dense)
+    start = n * 100
+    return Passage(number=n, doc=doc, start=start, end=start + len(text), text=text, dense=dense)
 
 
 SHOWN = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -278,6 +278,8 @@ def test_summarize() -> None:
             "refusal_accuracy": 0.5,
             "false_refusal_rate": 1 / 3,
             "retrieval_recall_at_k": 2 / 3,
+            "false_conflict_rate": 0.0,
+            "conflict_detection": 0.0,
             "median_cited_chars": 10.0,
             "latency_p50": 3.0,
             "latency_p95": 4.8,
@@ -287,6 +289,13 @@ def test_summarize() -> None:
             "n_unanswerable": 2.0,
         }
     )
+
+
+def test_a_conflict_claimed_on_an_answerable_case_counts_as_false() -> None:
+    flagged = replace(answer("two", cite("a.txt", 5, 15)), conflict=True)
+    results = [score_case(ANSWERABLE, flagged, TEXTS),
+               score_case(ANSWERABLE, answer("two", cite("a.txt", 5, 15)), TEXTS)]
+    assert summarize(results)["false_conflict_rate"] == 0.5
 
 
 def test_summarize_without_citations() -> None:

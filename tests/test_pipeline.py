@@ -85,13 +85,13 @@ def test_corrupt_index_says_to_run_rag_index(settings: Settings) -> None:
     make(settings, find("nine")).ask("How many died?")
     manifest = json.loads((settings.index / "manifest.json").read_text())
     (settings.index / manifest["vectors_file"]).write_bytes(b"garbage")
-    with pytest.raises(StoreError, match="rag index"):
+    with pytest.raises(StoreError, match=r"rag index"):
         make(settings, find("nine")).ask("How many died?")
 
 
 def test_index_built_with_other_settings_is_an_error(settings: Settings) -> None:
     make(settings, find("nine")).ask("How many died?")
-    with pytest.raises(StoreError, match="chunking.*rag index"):
+    with pytest.raises(StoreError, match=r"chunking.*rag index"):
         make(replace(settings, chunk_chars=99), find("nine")).ask("How many died?")
 
 
@@ -141,7 +141,7 @@ def test_no_usable_document_is_an_error(tmp_path: Path, settings: Settings) -> N
     folder = tmp_path / "bad"
     folder.mkdir()
     (folder / "x.txt").write_bytes(b"\xff\xfe")
-    with pytest.raises(CorpusError, match="x.txt"):
+    with pytest.raises(CorpusError, match=r"x\.txt"):
         index_corpus(replace(settings, corpus=folder), HashEmbedder())
     with pytest.raises(CorpusError, match="does not exist"):
         index_corpus(replace(settings, corpus=tmp_path / "nope"), HashEmbedder())
