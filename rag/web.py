@@ -19,7 +19,10 @@ from rag.records import Answer, Citation
 
 CONTEXT_CHARS = 300
 BUSY = "The assistant is busy answering another question. Please try again in a moment."
-NO_SOURCES = '<p class="sources-empty">Sources for the latest answer appear here.</p>'
+NO_SOURCES = (
+    '<p class="sources-empty">The sources of the latest answer appear here: each cited '
+    "sentence, marked inside its article. Click a marker like [1] to jump to it.</p>"
+)
 SEARCHING = '<p class="sources-empty">Searching the sources…</p>'
 # pipeline._render starts a conflict answer with this and ends every statement with "[n]."
 CONFLICT_PREFIX = "The sources differ."
@@ -96,15 +99,18 @@ class Asker:
         events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
 
         def work() -> None:
+            outcome: tuple[str, Any]
             try:
                 answer = self.pipeline.ask(question, on_text=lambda d: events.put(("text", d)))
-                events.put(("done", answer))
+                outcome = ("done", answer)
             except BaseException as exc:
-                events.put(("error", exc))
+                outcome = ("error", exc)
             finally:
-                # Released by the worker, not the reader: a client that goes away must not
-                # let the next question in while this one still holds the model.
+                # Released by the worker, not the reader, so a client that goes away cannot
+                # let the next question in while this one still holds the model; and before
+                # the answer is handed over, so the next queued question never finds it busy.
                 self._lock.release()
+            events.put(outcome)
 
         threading.Thread(target=work, name="rag-ask", daemon=True).start()
         raw, shown = "", ""

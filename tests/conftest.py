@@ -31,3 +31,23 @@ def corpus(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(corpus: Path, tmp_path: Path) -> Settings:
     return load_settings(corpus=corpus, index=tmp_path / "index", min_similarity=0.05)
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh index of the seed corpus, built once per session with the real embedder."""
+    from rag.pipeline import index_corpus
+
+    folder = tmp_path_factory.mktemp("real-index")
+    index_corpus(load_settings(corpus=SEEDS, index=folder), log=lambda m: None)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_pipeline(real_index: Path):  # type: ignore[no-untyped-def]
+    """The real embedding model and the default GGUF, loaded once per test session."""
+    from rag.pipeline import Pipeline
+
+    pipeline = Pipeline(load_settings(corpus=SEEDS, index=real_index), log=lambda m: None)
+    pipeline.warm_up()
+    return pipeline
