@@ -1,0 +1,308 @@
+"""rag.web without gradio or models: escaping, exact highlights, context windows, the
+partial-JSON reader and the one-at-a-time streaming adapter (fakes through the seams)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rag import web
+from rag.errors import InputError
+from rag.pipeline import Pipeline
+from rag.prompts import REFUSAL
+from rag.records import Answer, Citation
+from rag.settings import Settings
+from tests.fakes import HashEmbedder, ScriptedGenerator, find
+
+XSS = "The bridge opened in 1990 <img src=x onerror=alert(1)> and <script>alert(2)</script> ok."
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    (folder / name).write_bytes(text.encode("utf-8"))
+    return folder
+
+
+def cite(text: str, quote: str, doc: str = "d.txt") -> Citation:
+    start = text.index(quote)
+    return Citation(doc=doc, start=start, end=start + len(quote), quote=quote)
+
+
+def marked(section: str) -> tuple[str, str, str]:
+    """(before, marked, after) as plain text, from one rendered source's text paragraph."""
+    body = re.search(r'<p class="source-text">(.*?)</p>', section, re.S)
+    assert body
+    before, rest = body.group(1).split("<mark>")
+    span, after = rest.split("</mark>")
+    return html.unescape(before), html.unescape(span), html.unescape(after)
+
+
+# --- escaping ----------------------------------------------------------------------------
+
+
+def test_document_markup_in_a_source_is_shown_as_text(tmp_path: Path) -> None:
+    write(tmp_path, "d.txt", XSS)
+    out = web.render_sources((cite(XSS, "opened in 1990 <img src=x onerror=alert(1)>"),), tmp_path)
+    assert "<img" not in out and "<script" not in out
+    assert "&lt;img src=x onerror=alert(1)&gt;" in out
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in out
+    assert marked(out)[1] == "opened in 1990 <img src=x onerror=alert(1)>"
+
+
+@pytest.mark.parametrize("model_text", [
+    '<img src=x onerror=alert(1)> [1]',
+    '<script>alert(2)</script> [1]',
+    '"><a href="javascript:alert(3)">x</a> [1]',
+    '![pic](http://example.com/x.png) [link](http://example.com) [1]',
+])
+def test_model_text_never_becomes_markup(model_text: str) -> None:
+    answer = Answer(question="q", text=model_text, abstained=False,
+                    citations=(Citation("d.txt", 0, 1, "x"),))
+    out = web.render_answer(answer)
+    tags = re.findall(r"<(\w+)", out)
+    assert set(tags) <= {"div", "a"}, tags
+    # The only link is the citation marker this module wrote.
+    assert re.findall(r"<a [^>]*>", out) == [
+        '<a class="cite" href="#source-1" title="Show source 1">'
+    ]
+    assert html.unescape(re.sub(r"<[^>]+>", "", out)) == model_text
+
+
+def test_user_question_is_escaped_in_the_chat(settings: Settings) -> None:
+    asker = web.Asker(make_pipeline(settings, find("1,000")))
+    *_, (messages, _) = web.chat_turn(asker, settings.corpus, "<img src=x onerror=alert(1)>?", [])
+    assert messages[0]["content"] == (
+        '<div class="question">&lt;img src=x onerror=alert(1)&gt;?</div>'
+    )
+
+
+def test_error_messages_are_escaped() -> None:
+    assert "<b>" not in web.render_notice("error", "bad <b>input</b>")
+
+
+# --- highlights and context --------------------------------------------------------------
+
+
+def test_highlight_is_exactly_the_cited_span(tmp_path: Path) -> None:
+    text = "Alpha sentence one. Kim acknowledged the deaths of nine personnel.\nLast line."
+    write(tmp_path, "d.txt", text)
+    c = cite(text, "Kim acknowledged the deaths of nine personnel.")
+    out = web.render_sources((c,), tmp_path)
+    before, span, after = marked(out)
+    assert span == text[c.start : c.end]
+    assert before + span + after == text  # short document: the whole text, no ellipses
+    assert 'id="source-1"' in out and f"[{c.start}:{c.end}]" in out and "d.txt" in out
+
+
+def test_offsets_are_str_indices_into_the_utf8_text(tmp_path: Path) -> None:
+    text = "Über “quoted” — emoji 🙂 then Kim’s unit returned home. End."
+    write(tmp_path, "d.txt", text)
+    c = cite(text, "Kim’s unit returned home.")
+    assert marked(web.render_sources((c,), tmp_path))[1] == "Kim’s unit returned home."
+
+
+def test_changed_document_shows_the_quote_and_says_so(tmp_path: Path) -> None:
+    write(tmp_path, "d.txt", "Something else entirely now.")
+    out = web.render_sources((Citation("d.txt", 0, 9, "Kim spoke"),), tmp_path)
+    assert "<mark>Kim spoke</mark>" in out and "has changed" in out
+
+
+def test_window_at_the_start_of_a_document_has_no_leading_ellipsis() -> None:
+    text = "First words here. " + "filler word " * 100
+    before, after = web.context_window(text, 0, 17)
+    assert before == "" and after.endswith("…")
+    assert len(after) <= web.CONTEXT_CHARS + 1
+
+
+def test_window_at_the_end_of_a_document_has_no_trailing_ellipsis() -> None:
+    text = "filler word " * 100 + "Final sentence."
+    start = text.index("Final")
+    before, after = web.context_window(text, start, len(text))
+    assert after == "" and before.startswith("…")
+    assert text.endswith(before[1:] + "Final sentence.")
+
+
+def test_window_in_the_middle_is_cut_at_whitespace_on_both_sides() -> None:
+    text = "abcdefgh " * 200
+    before, after = web.context_window(text, 900, 909)
+    assert before.startswith("…") and after.endswith("…")
+    assert before[1] != " " and not before[1:].startswith("bcdefgh")  # no half word
+    assert after[-2] in "abcdefgh"
+
+
+@given(st.text(min_size=1, max_size=900), st.data())
+def test_context_is_contiguous_around_the_span(text: str, data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, len(text) - 1))
+    end = data.draw(st.integers(start + 1, len(text)))
+    before, after = web.context_window(text, start, end)
+    core_before = before.removeprefix("…") if start > web.CONTEXT_CHARS else before
+    core_after = after.removesuffix("…") if len(text) - end > web.CONTEXT_CHARS else after
+    assert text[start - len(core_before) : start] == core_before
+    assert text[end : end + len(core_after)] == core_after
+    assert len(core_before) <= web.CONTEXT_CHARS and len(core_after) <= web.CONTEXT_CHARS
+
+
+# --- chat rendering ----------------------------------------------------------------------
+
+
+def test_markers_link_to_their_sources_and_only_in_range() -> None:
+    answer = Answer(question="q", text="9 [1] and [3].", abstained=False,
+                    citations=(Citation("d.txt", 0, 1, "x"),))
+    out = web.render_answer(answer)
+    assert '<a class="cite" href="#source-1" title="Show source 1">[1]</a>' in out
+    assert "[3]" in out and 'href="#source-3"' not in out
+
+
+def test_refusal_is_a_distinct_notice() -> None:
+    out = web.render_answer(Answer(question="q", text=REFUSAL, abstained=True))
+    assert 'class="notice refusal"' in out and REFUSAL in out
+
+
+def test_conflict_lists_each_version_with_its_markers() -> None:
+    text = "The sources differ. a.txt: Kigye Airport [1]. b.md: Pyongyang [2]."
+    answer = Answer(question="q", text=text, abstained=False, conflict=True,
+                    citations=(Citation("a.txt", 0, 1, "x"), Citation("b.md", 0, 1, "y")))
+    out = web.render_answer(answer)
+    assert 'class="notice conflict"' in out and "The sources differ." in out
+    items = re.findall(r"<li>(.*?)</li>", out)
+    assert len(items) == 2
+    assert items[0].startswith("a.txt: Kigye Airport") and 'href="#source-1"' in items[0]
+    assert items[1].startswith("b.md: Pyongyang") and 'href="#source-2"' in items[1]
+
+
+def test_earlier_answers_lose_their_links_when_a_new_question_comes() -> None:
+    old = web.render_answer(Answer(question="q", text="9 [1].", abstained=False,
+                                   citations=(Citation("d.txt", 0, 1, "x"),)))
+    assert web.delink(old) == '<div class="answer">9 <span class="cite">[1]</span>.</div>'
+
+
+# --- streaming ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("", ""),
+    ('{"ans', ""),
+    ('{"answer": ', ""),
+    ('{"answer": "', ""),
+    ('{"answer": "About 1,', "About 1,"),
+    ('{"answer": "About 1,000", "evid', "About 1,000"),
+    ('{"answer": "About 1,000", "evidence": [1]}', "About 1,000"),
+    ('{"answer":"a \\"quoted\\" word', 'a "quoted" word'),
+    ('{"answer": "line\\', "line"),  # escape cut in half
+    ('{"answer": "line\\nnext', "line\nnext"),
+    ('{"answer": "Kim\\u2019', "Kim’"),
+    ('{"answer": "Kim\\u20', "Kim"),  # \u escape cut in half
+    ('{"answer": "smile \\ud83d', "smile "),  # surrogate pair cut in half
+    ('{"answer": "smile \\ud83d\\ude42!', "smile 🙂!"),
+    ('{"evidence": [2], "answer": "late key', "late key"),
+    ('{"answer": "<img src=x>', "<img src=x>"),
+])
+def test_partial_answer_reads_unfinished_json(raw: str, expected: str) -> None:
+    assert web.partial_answer(raw) == expected
+
+
+@given(st.text(max_size=60))
+def test_partial_answer_of_every_prefix_is_a_prefix_of_the_answer(answer: str) -> None:
+    raw = json.dumps({"answer": answer, "evidence": [1]})
+    seen = [web.partial_answer(raw[:i]) for i in range(len(raw) + 1)]
+    assert seen[-1] == answer
+    assert all(answer.startswith(s) for s in seen)
+
+
+class CharByChar(ScriptedGenerator):
+    """Streams its JSON one character at a time, like a model emitting tokens."""
+
+    def generate(self, passages, question, on_text=None):  # type: ignore[no-untyped-def]
+        gen = super().generate(passages, question, None)
+        for ch in gen.text:
+            if on_text:
+                on_text(ch)
+        return gen
+
+
+def make_pipeline(settings: Settings, script: Callable, generator: type = CharByChar) -> Pipeline:  # type: ignore[type-arg]
+    emb = HashEmbedder()
+    return Pipeline(settings, embedder=emb, index_embedder=emb, generator=generator(script),
+                    log=lambda _: None)
+
+
+def test_stream_yields_growing_partials_then_the_answer(settings: Settings) -> None:
+    events = list(web.Asker(make_pipeline(settings, find("1,000"))).stream(
+        "How many engineer troops were sent?"))
+    *partials, final = events
+    assert partials == ["1", "1,", "1,0", "1,00", "1,000"]
+    assert isinstance(final, Answer) and final.text.startswith("1,000 [1]")
+
+
+def test_chat_turn_ends_with_linked_answer_and_its_sources(settings: Settings) -> None:
+    asker = web.Asker(make_pipeline(settings, find("1,000")))
+    turns = list(web.chat_turn(asker, settings.corpus, "How many engineer troops were sent?", []))
+    assert turns[0][1] == web.SEARCHING and "pending" in turns[0][0][-1]["content"]
+    assert any("streaming" in msgs[-1]["content"] for msgs, _ in turns)
+    messages, sources = turns[-1]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert 'href="#source-1"' in messages[-1]["content"]
+    assert 'id="source-1"' in sources
+    assert "<mark>About 1,000 engineer troops were sent.</mark>" in sources
+
+
+def test_bad_question_becomes_an_error_notice(settings: Settings) -> None:
+    asker = web.Asker(make_pipeline(settings, find("x")))
+    with pytest.raises(InputError):
+        list(asker.stream("   "))
+    *_, (messages, sources) = web.chat_turn(asker, settings.corpus, "x" * 5000, [])
+    assert 'class="notice error"' in messages[-1]["content"] and sources == web.NO_SOURCES
+
+
+class Blocking:
+    """A pipeline that holds the model until released."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def ask(self, question: str, on_text: Callable[[str], None] | None = None) -> Answer:
+        if on_text:
+            on_text('{"answer": "wait')
+        assert self.release.wait(10)
+        return Answer(question=question, text=REFUSAL, abstained=True)
+
+
+def test_a_second_question_while_one_runs_is_told_busy_at_once() -> None:
+    pipeline = Blocking()
+    asker = web.Asker(pipeline)
+    first = asker.stream("one")
+    assert next(first) == "wait"
+    with pytest.raises(web.BusyError, match="busy"):
+        next(asker.stream("two"))
+    *_, (messages, _) = web.chat_turn(asker, Path("."), "three", [])
+    assert 'class="notice busy"' in messages[-1]["content"]
+    pipeline.release.set()
+    assert isinstance(list(first)[-1], Answer)
+    # The lock is free by the time the answer is handed over: the next one runs.
+    assert asker.ask("four").abstained
+
+
+def test_a_client_that_leaves_does_not_free_the_model_early() -> None:
+    pipeline = Blocking()
+    asker = web.Asker(pipeline)
+    first = asker.stream("one")
+    next(first)
+    first.close()  # gradio closes the generator when the browser goes away
+    with pytest.raises(web.BusyError):
+        next(asker.stream("two"))
+    pipeline.release.set()
+    for _ in range(100):
+        try:
+            assert asker.ask("three").abstained
+            break
+        except web.BusyError:
+            threading.Event().wait(0.05)
+    else:
+        pytest.fail("the lock was never released")
