@@ -14,7 +14,7 @@ from rag.corpus import file_hashes, load_corpus
 from rag.embed import Embedder, MiniLM, SentenceTransformerEmbedder
 from rag.errors import InputError, StoreError
 from rag.generate import Generator, LlamaGenerator, OnText
-from rag.models import resolve
+from rag.models import model_cache, resolve
 from rag.prompts import REFUSAL
 from rag.records import Answer, Citation, Generation, Passage, Timings
 from rag.retrieve import build_bm25, passages, rank_passages, retrieve
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 MAX_QUESTION_CHARS = 2000
 # A contradicting passage must be at least this relevant, relative to the first answer's.
-CONFLICT_RELEVANCE = 0.9
+CONFLICT_RELEVANCE = 0.8
 Log = Callable[[str], None]
 
 
@@ -89,7 +89,8 @@ class Pipeline:
         if self._generator is None:
             s = self.settings
             self._generator = LlamaGenerator(
-                resolve(s.model), s.n_ctx, s.max_tokens, s.n_threads, s.n_batch
+                resolve(s.model), s.n_ctx, s.max_tokens, s.n_threads, s.n_batch,
+                state_dir=model_cache(),
             )
         return self._generator
 
@@ -256,6 +257,7 @@ def _finish(answer: Answer, started: float, retrieved: float, gens: list[Generat
         prompt_tokens=sum(g.prompt_tokens for g in gens),
         completion_tokens=sum(g.completion_tokens for g in gens),
         first_token_s=gens[0].first_token_s if gens else 0.0,
+        support=gens[0].support if gens else None,
     )
 
 

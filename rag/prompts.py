@@ -20,7 +20,40 @@ SYSTEM = (
 
 USER = "Passages:\n{passages}\n\nQuestion: {question}"
 
+# Worked examples, sent as earlier chat turns. A 0.5B model copies the shape of an
+# example far better than it follows a description. They sit in the fixed prefix, so
+# llama.cpp keeps them in its KV cache and they cost nothing after the first question.
+# They are about an invented topic so no fact in them can leak into an answer.
+EXAMPLES = (
+    (
+        "Passages:\n"
+        "[1] The bridge, which engineers said would take ‘at least a decade’ to build, "
+        "opened in March after only four years of work.\n"
+        "[2] Mayor Ana Ruiz called the project ‘a victory for the whole region,’ the city "
+        "gazette reported.\n"
+        "[3] Shop owners said traffic had doubled since the opening.\n\n"
+        "Question: How did the mayor describe the project?",
+        '{"evidence": [2], "answer": "a victory for the whole region"}',
+    ),
+    (
+        "Passages:\n"
+        "[1] Shop owners said traffic had doubled since the opening.\n"
+        "[2] The bridge, which engineers said would take ‘at least a decade’ to build, "
+        "opened in March after only four years of work.\n\n"
+        "Question: How long did the construction take?",
+        '{"evidence": [2], "answer": "four years"}',
+    ),
+)
+
 PASSAGE = "[{number}] {text}"
+
+# A follow-up turn after the answer, in the same conversation, so llama.cpp reuses the
+# whole KV cache and only these few tokens are new. Only the probabilities of "Yes" and
+# "No" as the next token are read; nothing is generated.
+CHECK = (
+    'Do the passages really say that the answer to "{question}" is "{answer}"? '
+    "Reply Yes or No."
+)
 
 # Constrains decoding, so the reply always parses; the model cannot write prose around it.
 ANSWER_SCHEMA = {
@@ -42,6 +75,7 @@ def _fields(template: str) -> set[str]:
 # Checked at import, so a typo in a template fails every test at once, not one answer later.
 assert _fields(USER) == {"passages", "question"}, _fields(USER)
 assert _fields(PASSAGE) == {"number", "text"}, _fields(PASSAGE)
+assert _fields(CHECK) == {"question", "answer"}, _fields(CHECK)
 
 
 def render_user(passages: list[Passage], question: str) -> str:
