@@ -87,6 +87,43 @@ def answer_kind(text: str) -> str:
     return "other"
 
 
+_DEMONYM = re.compile(r"(?:an|ean|ese|ish|ian|i)$")
+_MONEY = re.compile(r"[$€£¥]|\b(?:dollars?|euros?|rubles?|roubles?|won|pounds?|yuan)\b", re.I)
+_DATEISH = re.compile(
+    r"\b(?:early|late|mid|last|next|this|spring|summer|autumn|fall|winter|ago|years?|"
+    r"months?|weeks?|days?|today|yesterday)\b",
+    re.I,
+)
+
+
+def fits_question(question: str, answer: str) -> bool:
+    """Whether the answer is the kind of thing the question asks for.
+
+    A tiny model asked for something the corpus lacks still answers, with whatever is
+    nearby: "one farmer" for the farmer's name, "decades" for the mission's cost. Those
+    answers are grounded (the words are in the passage) but they do not answer, so the
+    question's own type is checked: a name needs a proper noun that the question does
+    not already contain, a cost needs money, a count needs a number, a date needs a date.
+    """
+    q = question.lower()
+    if re.search(r"\bnames?\b", q):
+        asked = {w.lower() for w in _WORD.findall(question)}
+        proper = [
+            w for w in _WORD.findall(answer)
+            if w[0].isupper() and w.lower() not in asked and w.lower() not in STOPWORDS
+            and w.lower() not in _NUMBER_WORDS and not _DEMONYM.search(w)
+        ]
+        return bool(proper)
+    numeric = any(t[0].isdigit() for t in terms(answer))
+    if re.search(r"\b(?:cost|price|paid|spend|spent)\b", q) or q.startswith("how much"):
+        return bool(_MONEY.search(answer)) or numeric
+    if q.startswith("how many"):
+        return numeric
+    if re.match(r"(?:when|in which (?:year|month)|what (?:year|month|date|day))\b", q):
+        return answer_kind(answer) == "date" or numeric or bool(_DATEISH.search(answer))
+    return True
+
+
 @dataclass(frozen=True)
 class Statement:
     """One sentence of the answer and the passages that support it."""
@@ -119,6 +156,8 @@ def ground(
     answer: str, evidence: list[int], shown: list[Passage], question: str
 ) -> list[Statement]:
     """Statements of the answer that the shown passages support, each with tight citations."""
+    if not fits_question(question, answer):
+        return []
     by_number = {p.number: p for p in shown}
     # Invented numbers (not shown to the model) are dropped here.
     chosen = [by_number[n] for n in evidence if n in by_number]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from rag.errors import ModelError
-from rag.prompts import ANSWER_SCHEMA_JSON, CHECK, EXAMPLES, SYSTEM, render_user
+from rag.prompts import ANSWER_SCHEMA_JSON, EXAMPLES, SYSTEM, render_user
 from rag.records import Generation, Passage
 
 if TYPE_CHECKING:
@@ -137,43 +137,7 @@ class LlamaGenerator:
             completion_tokens=len(parts),
             first_token_s=first,
             generate_s=time.perf_counter() - started,
-            support=self._support(messages_for(kept, question), question, text),
         )
-
-    def _support(self, messages: list[Message], question: str, reply: str) -> float | None:
-        """P(Yes) against P(No) for the follow-up CHECK turn, read from the logits."""
-        import json
-
-        import numpy as np
-
-        assert self._llm is not None
-        llm = self._llm
-        try:
-            answer = str(json.loads(reply).get("answer", ""))
-        except (ValueError, AttributeError):
-            return None
-        follow = [*messages, {"role": "assistant", "content": reply},
-                  {"role": "user", "content": CHECK.format(question=question, answer=answer)}]
-        tokens = self.tokens(follow)
-        if len(tokens) >= self.n_ctx:
-            return None
-        cached = llm.input_ids[: llm.n_tokens].tolist()
-        n = 0
-        while n < min(len(cached), len(tokens) - 1) and cached[n] == tokens[n]:
-            n += 1
-        llm.n_tokens = n
-        llm.eval(tokens[n:])
-        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
-        yes = max(float(logits[t]) for t in self._word_ids("Yes"))
-        no = max(float(logits[t]) for t in self._word_ids("No"))
-        return float(1.0 / (1.0 + np.exp(no - yes)))
-
-    def _word_ids(self, word: str) -> set[int]:
-        assert self._llm is not None
-        ids = set()
-        for form in (word, word.lower(), " " + word):
-            ids.add(self._llm.tokenize(form.encode(), add_bos=False, special=False)[0])
-        return ids
 
     def _fixed_prefix(self) -> list[int]:
         """Tokens shared by every prompt: the longest common prefix of two prompts that

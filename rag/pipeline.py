@@ -257,7 +257,6 @@ def _finish(answer: Answer, started: float, retrieved: float, gens: list[Generat
         prompt_tokens=sum(g.prompt_tokens for g in gens),
         completion_tokens=sum(g.completion_tokens for g in gens),
         first_token_s=gens[0].first_token_s if gens else 0.0,
-        support=gens[0].support if gens else None,
     )
 
 

@@ -47,14 +47,6 @@ EXAMPLES = (
 
 PASSAGE = "[{number}] {text}"
 
-# A follow-up turn after the answer, in the same conversation, so llama.cpp reuses the
-# whole KV cache and only these few tokens are new. Only the probabilities of "Yes" and
-# "No" as the next token are read; nothing is generated.
-CHECK = (
-    'Do the passages really say that the answer to "{question}" is "{answer}"? '
-    "Reply Yes or No."
-)
-
 # Constrains decoding, so the reply always parses; the model cannot write prose around it.
 ANSWER_SCHEMA = {
     "type": "object",
@@ -75,7 +67,6 @@ def _fields(template: str) -> set[str]:
 # Checked at import, so a typo in a template fails every test at once, not one answer later.
 assert _fields(USER) == {"passages", "question"}, _fields(USER)
 assert _fields(PASSAGE) == {"number", "text"}, _fields(PASSAGE)
-assert _fields(CHECK) == {"question", "answer"}, _fields(CHECK)
 
 
 def render_user(passages: list[Passage], question: str) -> str:

@@ -57,9 +57,6 @@ class Generation:
     completion_tokens: int
     first_token_s: float
     generate_s: float
-    # The model's own probability that its answer is what the passages say (see
-    # prompts.CHECK); None when the generator does not estimate it.
-    support: float | None = None
 
 
 @dataclass(frozen=True)
@@ -95,8 +92,6 @@ class Answer:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     first_token_s: float = 0.0
-    # The model's P(Yes) that its first answer is what the passages say; None if not asked.
-    support: float | None = None
 
     def to_json(self) -> dict[str, object]:
         """The `ask --json` contract."""

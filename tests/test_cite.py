@@ -79,3 +79,27 @@ def test_terms_normalise_numbers_case_and_plurals() -> None:
 )
 def test_answer_kind(text: str, kind: str) -> None:
     assert answer_kind(text) == kind
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "fits"),
+    [
+        ("What is the name of the farmer?", "one farmer", False),
+        ("What were the names of the engineers who died?", "Nine personnel", False),
+        ("What is the name of the official?", "Russian military historian", False),
+        ("What is the name of the regiment's commander?", "Colonel Ri", True),
+        ("How much did the mission cost?", "decades", False),
+        ("How much did the mission cost?", "$3 million", True),
+        ("How many engineer troops were sent?", "about 1,000", True),
+        ("How many mines were cleared?", "a vast territory", False),
+        ("When did the mission begin?", "early August", True),
+        ("When was the ceremony held?", "Friday", True),
+        ("When was the ceremony held?", "at the airport", False),
+        ("In which month was the regiment established?", "May", True),
+        ("Where was the ceremony held?", "Kigye Airport", True),
+    ],
+)
+def test_answers_must_fit_the_question_type(question: str, answer: str, fits: bool) -> None:
+    from rag.cite import fits_question
+
+    assert fits_question(question, answer) is fits
