@@ -25,7 +25,7 @@ class Settings:
     chunk_chars: int = 400
     overlap_sentences: int = 1
     # Passages (sentences) shown to the model, and the prompt budget in tokens.
-    max_passages: int = 8
+    max_passages: int = 6
     n_ctx: int = 2048
     max_tokens: int = 64
     n_threads: int = os.cpu_count() or 2
