@@ -92,7 +92,8 @@ def make_index(vectors: np.ndarray) -> faiss.Index:
     if len(vectors) > HNSW_ABOVE:
         index: faiss.Index = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 64
+        # 64 gave recall@10 0.94 against exact search at 100k chunks; 128 gives 0.96.
+        index.hnsw.efSearch = 128
     else:
         index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
@@ -169,6 +170,9 @@ def load(folder: Path) -> Store:
         raise StoreError(f"{exc}; the index is corrupt, run `rag index`") from None
     except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise StoreError(f"index in {folder} is corrupt ({exc}); run `rag index`") from None
+    # One query at a time gains nothing from OpenMP threads, and on a busy 2-core machine
+    # they stall: flat search over 100k chunks took 48 ms with 2 threads, 6 ms with one.
+    faiss.omp_set_num_threads(1)
     if vectors.ntotal != len(chunks) or vectors.d != manifest.get("dim"):
         raise StoreError(f"index in {folder} is inconsistent; run `rag index`")
     return Store(manifest=manifest, chunks=chunks, vectors=vectors)

@@ -1,0 +1,1 @@
+"""The benchmark suite; run it with `.venv/bin/python benchmarks/run.py`."""
