@@ -23,12 +23,11 @@ RAG = Path(sys.executable).parent / "rag"
 
 # name -> (flags, environment)
 CONFIGS: dict[str, tuple[list[str], dict[str, str]]] = {
-    "qwen hybrid k=4 (default)": ([], {}),
-    "qwen dense k=4": (["--retrieval", "dense"], {}),
-    "qwen hybrid k=2": (["-k", "2"], {}),
-    "qwen hybrid k=8": (["-k", "8"], {}),
-    "smollm2 hybrid k=4": (["--model", "smollm2"], {}),
-    "gemma hybrid k=4": (["--model", "gemma"], {}),
+    "qwen dense k=4 (default)": ([], {}),
+    "qwen hybrid k=4": (["--retrieval", "hybrid"], {}),
+    "qwen hybrid k=2": (["--retrieval", "hybrid", "-k", "2"], {}),
+    "smollm2 hybrid k=4": (["--retrieval", "hybrid", "--model", "smollm2"], {}),
+    "gemma hybrid k=4": (["--retrieval", "hybrid", "--model", "gemma"], {}),
 }
 COLUMNS = (
     ("answer_accuracy", "answer acc."), ("citation_recall", "cit. recall"),

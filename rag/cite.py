@@ -44,7 +44,10 @@ def parse(raw: str) -> tuple[str, list[int]]:
     except ValueError:
         # A reply cut off by max_tokens: salvage the answer string if it closed.
         m = re.search(r'"answer"\s*:\s*"((?:[^"\\]|\\.)*)"', raw)
-        answer = json.loads(f'"{m.group(1)}"') if m else ""
+        try:
+            answer = json.loads(f'"{m.group(1)}"', strict=False) if m else ""
+        except ValueError:
+            answer = ""
         m2 = re.search(r'"evidence"\s*:\s*\[([\d,\s]*)', raw)
         evidence = [int(x) for x in re.findall(r"\d+", m2.group(1))] if m2 else []
     if not isinstance(answer, str):

@@ -30,6 +30,9 @@ SHOWN = [
         ("not json at all", "", []),
         ('{"answer": 5, "evidence": []}', "", []),
         ('["a list"]', "", []),
+        # A raw line break inside the string (a base model's habit) in a truncated reply.
+        ('{"answer": "two\nlines", "evidence": [1', "two lines", [1]),
+        ('{"answer": "bad \\u12 escape", "evidence": [1]', "", [1]),
     ],
 )
 def test_parse(raw: str, answer: str, evidence: list[int]) -> None:
