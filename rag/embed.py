@@ -10,6 +10,7 @@ vectors (to float tolerance; tests/test_embed_equivalence.py proves it):
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -123,7 +124,10 @@ class MiniLM:
         x = self._norm(x, w, "embeddings.LayerNorm")
         heads = self._heads
         d = x.shape[-1] // heads
-        bias = ((1.0 - mask) * np.finfo(np.float32).min)[:, None, None, :]
+        # Python floats, not NumPy float64 scalars: under NumPy 2's promotion rules a
+        # float64 scalar turns every float32 matrix after it into float64, at twice the cost.
+        bias = ((1.0 - mask) * float(np.finfo(np.float32).min))[:, None, None, :]
+        scale = 1.0 / math.sqrt(d)
         layer = 0
         while f"encoder.layer.{layer}.attention.self.query.weight" in w:
             p = f"encoder.layer.{layer}."
@@ -134,7 +138,7 @@ class MiniLM:
                 .transpose(0, 2, 1, 3)
                 for name in ("query", "key", "value")
             )
-            scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d) + bias
+            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             probs = scores / scores.sum(-1, keepdims=True)
             ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(n, t, heads * d)
@@ -170,7 +174,7 @@ def _max_seq_length(root: Path) -> int:
 def _gelu(x: np.ndarray) -> np.ndarray:
     """Exact (erf) GELU, as BERT uses. NumPy has no erf and scipy costs an import, so
     erf comes from Abramowitz & Stegun 7.1.26 (max abs error 1.5e-7)."""
-    z = x / np.sqrt(2.0)
+    z = x * (1.0 / math.sqrt(2.0))
     a = np.abs(z)
     t = 1.0 / (1.0 + 0.3275911 * a)
     poly = t * (

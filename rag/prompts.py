@@ -52,7 +52,7 @@ ANSWER_SCHEMA = {
     "type": "object",
     # Evidence first: the model commits to passages, then copies its answer out of them.
     "properties": {
-        "evidence": {"type": "array", "items": {"type": "integer"}, "maxItems": 4},
+        "evidence": {"type": "array", "items": {"type": "integer"}, "maxItems": 3},
         "answer": {"type": "string", "maxLength": 200},
     },
     "required": ["evidence", "answer"],
