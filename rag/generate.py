@@ -55,6 +55,7 @@ class LlamaGenerator:
         n_threads: int,
         n_batch: int,
         state_dir: Path | None = None,
+        grammar: bool = True,
     ) -> None:
         self.model_path = model_path
         self.n_ctx = n_ctx
@@ -62,6 +63,7 @@ class LlamaGenerator:
         self.n_threads = n_threads
         self.n_batch = n_batch
         self.state_dir = state_dir
+        self.use_grammar = grammar
         self._llm: Llama | None = None
         self._grammar: LlamaGrammar | None = None
         self._format: Callable[[list[Message]], str] | None = None
@@ -118,7 +120,10 @@ class LlamaGenerator:
             prompt=tokens,
             temperature=0.0,
             max_tokens=self.max_tokens,
-            grammar=self._grammar,
+            grammar=self._grammar if self.use_grammar else None,
+            # Unconstrained, the model may run on after the object; the object is flat,
+            # so its first closing brace ends it (restored below).
+            stop=None if self.use_grammar else ["}"],
             stream=True,
         )
         for chunk in stream:
@@ -130,6 +135,8 @@ class LlamaGenerator:
                 if on_text:
                     on_text(delta)
         text = "".join(parts)
+        if not self.use_grammar and text.lstrip().startswith("{"):
+            text += "}"
         return Generation(
             text=text,
             passages_shown=len(kept),

@@ -96,7 +96,7 @@ class Pipeline:
             s = self.settings
             self._generator = LlamaGenerator(
                 resolve(s.model), s.n_ctx, s.max_tokens, s.n_threads, s.n_batch,
-                state_dir=model_cache(),
+                state_dir=model_cache(), grammar=s.grammar,
             )
         return self._generator
 

@@ -29,6 +29,11 @@ class Settings:
     max_passages: int = 6
     n_ctx: int = 2048
     max_tokens: int = 64
+    # Constrain decoding to prompts.ANSWER_SCHEMA with a llama.cpp grammar. Off by
+    # default: the worked examples already give the JSON shape, the parser tolerates
+    # slips, grounding checks the content, and the grammar cost 0.6 s per answer
+    # (p50 2.7 s with it, 2.1 s without, same or better quality; README "Quality").
+    grammar: bool = False
     n_threads: int = os.cpu_count() or 2
     n_batch: int = 512
     # Below this cosine similarity for the best passage, the corpus is taken not to
@@ -50,7 +55,16 @@ _ENV = {
     "n_threads": ("RAG_THREADS", int),
     "n_batch": ("RAG_N_BATCH", int),
     "min_similarity": ("RAG_MIN_SIMILARITY", float),
+    "grammar": ("RAG_GRAMMAR", lambda raw: _flag(raw)),
 }
+
+
+def _flag(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
 
 
 def load_settings(**flags: Any) -> Settings:
@@ -62,7 +76,7 @@ def load_settings(**flags: Any) -> Settings:
             try:
                 values[name] = kind(raw)
             except ValueError:
-                raise InputError(f"{var}={raw!r} is not a valid {kind.__name__}") from None
+                raise InputError(f"{var}={raw!r} is not a valid value") from None
     known = {f.name for f in fields(Settings)}
     for name, value in flags.items():
         if name not in known:
