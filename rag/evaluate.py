@@ -18,15 +18,15 @@ from rag.records import Answer, Citation
 
 # metric -> (">=" or "<=", value): the regression gate, in one visible place.
 # Each bar is what the default configuration measured (Qwen2.5-0.5B, dense, k=4,
-# 6 passages; README "Quality"), rounded down a little so that llama.cpp's run-to-run
+# 6 passages, no grammar; README "Quality"), rounded down a little so that llama.cpp's run-to-run
 # float noise does not flip the gate. Raise a bar when quality improves; never lower
 # one to get a green run. Targets, not yet met: answer accuracy >= 0.9, citation
 # recall >= 0.9, refusal accuracy >= 0.9, false refusals <= 0.1.
 # Latency is not gated here: benchmarks/run.py measures speed.
 THRESHOLDS: dict[str, tuple[str, float]] = {
-    "answer_accuracy": (">=", 0.65),
-    "citation_recall": (">=", 0.58),
-    "citation_precision": (">=", 0.70),
+    "answer_accuracy": (">=", 0.67),
+    "citation_recall": (">=", 0.60),
+    "citation_precision": (">=", 0.72),
     "citation_validity": (">=", 1.0),
     "refusal_accuracy": (">=", 0.62),
     "false_refusal_rate": ("<=", 0.15),
