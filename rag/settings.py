@@ -44,6 +44,14 @@ class Settings:
     conflict_ratio: float = 0.8
 
 
+def _flag(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
 _ENV = {
     "corpus": ("RAG_CORPUS", Path),
     "index": ("RAG_INDEX", Path),
@@ -55,16 +63,8 @@ _ENV = {
     "n_threads": ("RAG_THREADS", int),
     "n_batch": ("RAG_N_BATCH", int),
     "min_similarity": ("RAG_MIN_SIMILARITY", float),
-    "grammar": ("RAG_GRAMMAR", lambda raw: _flag(raw)),
+    "grammar": ("RAG_GRAMMAR", _flag),
 }
-
-
-def _flag(raw: str) -> bool:
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(raw)
 
 
 def load_settings(**flags: Any) -> Settings:
