@@ -16,14 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import gradio as gr
 
-    from rag.web import Asker
-
-EXAMPLES = [
-    "How many personnel died during the operations?",
-    "Where was the ceremony held?",
-    "How many engineer troops did North Korea send to Russia?",
-    "What is the capital of France?",
-]
+    from rag.web import Asker, TextOf
 
 CSS = """
 #chat .message-content .answer, #chat .message-content .question { line-height: 1.55; }
@@ -57,23 +50,17 @@ a.cite:hover { text-decoration: underline; }
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Serve the cited question-answering chat page.")
-    p.add_argument("--host", default=os.environ.get("RAG_HOST", "127.0.0.1"),
-                   help="interface to listen on (default 127.0.0.1, env RAG_HOST)")
-    p.add_argument("--port", type=int, default=None, help="port (default 7860, env RAG_PORT)")
+    p.add_argument("--host", help="interface to listen on (default 127.0.0.1, env RAG_HOST)")
+    p.add_argument("--port", type=int, help="port (default 7860, env RAG_PORT)")
     p.add_argument("--corpus", type=Path, help="corpus folder (default: seeds/, env RAG_CORPUS)")
     p.add_argument("--index", type=Path, help="index folder (default: index/, env RAG_INDEX)")
-    p.add_argument("--model", type=Path,
-                   help="GGUF path, or 'qwen' (default) / 'smollm2' (env RAG_MODEL)")
-    args = p.parse_args(argv)
-    if args.port is None:
-        raw = os.environ.get("RAG_PORT", "7860")
-        if not raw.isdigit():
-            p.error(f"RAG_PORT={raw!r} is not a port number")
-        args.port = int(raw)
-    return args
+    p.add_argument(
+        "--model", type=Path, help="GGUF path, or 'qwen' (default) / 'smollm2' (env RAG_MODEL)"
+    )
+    return p.parse_args(argv)
 
 
-def build(asker: Asker, corpus: Path) -> gr.Blocks:
+def build(asker: Asker, text_of: TextOf) -> gr.Blocks:
     """The page: chat and examples on the left, the sources panel on the right."""
     import gradio as gr
 
@@ -85,7 +72,7 @@ def build(asker: Asker, corpus: Path) -> gr.Blocks:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         # The box is cleared only once the question runs, so a rejected one is not lost.
-        for messages, sources in web.chat_turn(asker, corpus, question, history):
+        for messages, sources in web.chat_turn(asker, text_of, question, history):
             yield "", messages, sources, messages
 
     def ask(question: str) -> dict[str, Any]:
@@ -95,39 +82,55 @@ def build(asker: Asker, corpus: Path) -> gr.Blocks:
         except RagError as exc:
             raise gr.Error(str(exc)) from None
 
-    with gr.Blocks(title="Cited news QA", analytics_enabled=False) as demo:
+    with gr.Blocks(title="Ask your documents", analytics_enabled=False) as demo:
         gr.Markdown(
-            "## Ask the news archive\n"
-            "Answers come only from the articles, with every claim linked to the exact "
-            "sentence it rests on. When the articles do not say, the assistant refuses."
+            "## Ask your documents\n"
+            "Answers come only from your documents, with every claim linked to the exact "
+            "sentence it rests on. When the documents do not say, the assistant refuses."
         )
         history = gr.State([])
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
-                    elem_id="chat", label="Chat", height=520,
+                    elem_id="chat",
+                    label="Chat",
+                    height=520,
                     # Messages are HTML built by rag.web with every text html-escaped; no
                     # markdown, so model text cannot turn into links, images or LaTeX.
-                    render_markdown=False, sanitize_html=True, latex_delimiters=[],
-                    allow_tags=False, buttons=[], feedback_options=None,
+                    render_markdown=False,
+                    sanitize_html=True,
+                    latex_delimiters=[],
+                    allow_tags=False,
+                    buttons=[],
+                    feedback_options=None,
                 )
                 with gr.Row():
-                    box = gr.Textbox(placeholder="Ask a question about the articles…",
-                                     show_label=False, scale=5, max_length=2000,
-                                     elem_id="question")
+                    box = gr.Textbox(
+                        placeholder="Ask a question about your documents…",
+                        show_label=False,
+                        scale=5,
+                        max_length=2000,
+                        elem_id="question",
+                    )
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                gr.Examples(EXAMPLES, inputs=box, label="Try")
             with gr.Column(scale=2):
                 gr.Markdown("### Sources", elem_id="sources-title")
                 sources = gr.HTML(web.NO_SOURCES, elem_id="sources", js_on_load=None)
         # One concurrency group for the chat and the API: the model answers one at a time,
         # and the bounded queue turns a flood into gradio's "busy, try again" message.
         for trigger in (box.submit, send.click):
-            trigger(respond, [box, history], [box, chatbot, sources, history],
-                    concurrency_limit=1, concurrency_id="model", api_visibility="undocumented",
-                    show_progress="minimal", show_progress_on=chatbot)
+            trigger(
+                respond,
+                [box, history],
+                [box, chatbot, sources, history],
+                concurrency_limit=1,
+                concurrency_id="model",
+                api_visibility="undocumented",
+                show_progress="minimal",
+                show_progress_on=chatbot,
+            )
         chatbot.clear(lambda: ([], web.NO_SOURCES), None, [history, sources], queue=False)
-        gr.api(ask, api_name="ask", concurrency_limit=1, concurrency_id="model")
+        gr.api(ask, api_name="ask", concurrency_limit=1, concurrency_id="model")  # type: ignore[attr-defined]
     demo.queue(max_size=8, default_concurrency_limit=1)
     return demo
 
@@ -143,28 +146,42 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.perf_counter() - started:6.1f}s] {message}", flush=True)
 
     from rag.errors import RagError
-    from rag.pipeline import Pipeline
+    from rag.index import OpenIndex
     from rag.settings import load_settings
     from rag.web import Asker
 
     try:
-        settings = load_settings(corpus=args.corpus, index=args.index, model=args.model)
-        pipeline = Pipeline(settings, log=log)
+        settings = load_settings(
+            corpus=args.corpus, index=args.index, model=args.model, host=args.host, port=args.port
+        )
+        opened = OpenIndex(settings, log=log)
         log(f"loading the index ({settings.index}) and models")
-        pipeline.warm_up()
+        opened.warm_up()
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     log("models loaded; starting the web server")
-    demo = build(Asker(pipeline), settings.corpus)
+    demo = build(Asker(opened), opened.text)
+    host, port = settings.host, settings.port
     try:
-        demo.launch(server_name=args.host, server_port=args.port, share=False, ssr_mode=False,
-                    css=CSS, footer_links=["api"], quiet=True, prevent_thread_lock=True)
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            share=False,
+            ssr_mode=False,
+            css=CSS,
+            footer_links=["api"],
+            quiet=True,
+            prevent_thread_lock=True,
+        )
     except OSError:
-        print(f"error: cannot listen on {args.host}:{args.port} (is the port in use?); "
-              "pass --port N or set RAG_PORT", file=sys.stderr)
+        print(
+            f"error: cannot listen on {host}:{port} (is the port in use?); "
+            "pass --port N or set RAG_PORT",
+            file=sys.stderr,
+        )
         return 2
-    log(f"serving on http://{args.host}:{args.port}")
+    log(f"serving on http://{host}:{port}")
     try:
         demo.block_thread()
     except KeyboardInterrupt:

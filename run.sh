@@ -39,8 +39,12 @@ case "$cmd" in
   test)
     setup
     setup_browser
+    echo "ruff check, ruff format --check, mypy" >&2
     .venv/bin/ruff check rag tests benchmarks app.py
-    exec .venv/bin/python -m pytest -q "$@"
+    .venv/bin/ruff format --check rag tests benchmarks app.py
+    .venv/bin/mypy rag app.py
+    # -m "" selects every tier: fakes, real models, and the browser.
+    exec .venv/bin/python -m pytest -q -m "" "$@"
     ;;
   *) sed -n '2,6p' "$0"; exit 2 ;;
 esac

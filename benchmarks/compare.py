@@ -34,12 +34,18 @@ CONFIGS: dict[str, tuple[list[str], dict[str, str]]] = {
     "gemma hybrid k=4": (["--retrieval", "hybrid", "--model", "gemma"], GRAMMAR),
 }
 COLUMNS = (
-    ("answer_accuracy", "answer acc."), ("citation_recall", "cit. recall"),
-    ("citation_precision", "cit. precision"), ("char_iou", "char IoU"),
-    ("citation_validity", "validity"), ("refusal_accuracy", "refusal acc."),
-    ("false_refusal_rate", "false refusals"), ("false_conflict_rate", "false conflicts"),
-    ("conflict_detection", "conflicts found"), ("retrieval_recall_at_k", "retrieval R@k"),
-    ("median_cited_chars", "median cited chars"), ("latency_p50", "p50 s"),
+    ("answer_accuracy", "answer acc."),
+    ("citation_recall", "cit. recall"),
+    ("citation_precision", "cit. precision"),
+    ("char_iou", "char IoU"),
+    ("citation_validity", "validity"),
+    ("refusal_accuracy", "refusal acc."),
+    ("false_refusal_rate", "false refusals"),
+    ("false_conflict_rate", "false conflicts"),
+    ("conflict_detection", "conflicts found"),
+    ("retrieval_recall_at_k", "retrieval R@k"),
+    ("median_cited_chars", "median cited chars"),
+    ("latency_p50", "p50 s"),
     ("latency_p95", "p95 s"),
 )
 
@@ -48,7 +54,9 @@ def run(name: str, threads: int) -> tuple[str, dict[str, float] | str]:
     flags, env = CONFIGS[name]
     proc = subprocess.run(
         [str(RAG), "eval", "--json", "--no-gate", *flags],
-        capture_output=True, text=True, cwd=REPO,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
         env=os.environ | env | {"RAG_THREADS": str(threads), "HF_HUB_OFFLINE": "1"},
     )
     if proc.returncode != 0:

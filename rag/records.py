@@ -1,5 +1,9 @@
 """Plain, frozen records. Data flows one way through them:
-Document -> Chunk -> Hit -> Passage -> Generation -> Answer(text, citations)."""
+
+Document -> Chunk -> Hit -> Passage -> Completion -> Draft -> Grounded -> Statement -> Answer
+
+Renderers (CLI, JSON, web page, evaluator) read `Answer.statements`; none re-parses prose.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,16 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Document:
-    """One corpus file: `name` is its path relative to the corpus folder."""
+    """One corpus file: `name` is its path relative to the corpus folder, `text` the text
+    every offset points into (the file itself for .txt/.md, the extracted text otherwise)."""
 
     name: str
     text: str
     sha256: str
+    # (start, end, page) character ranges of each page, for paged formats (PDF), 1-based.
+    pages: tuple[tuple[int, int, int], ...] = ()
+    # (offset, heading) in document order, for formats with headings (Markdown, HTML, DOCX).
+    headings: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,15 +57,34 @@ class Passage:
 
 
 @dataclass(frozen=True)
-class Generation:
-    """What the generator returned, with the figures the benchmarks need."""
+class Completion:
+    """What the generator returned for one prompt, with the figures the benchmarks and
+    the answer/refuse decision need. `logprobs` has one entry per generated token."""
 
     text: str
-    passages_shown: int
-    prompt_tokens: int
-    completion_tokens: int
-    first_token_s: float
-    generate_s: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    first_token_s: float = 0.0
+    generate_s: float = 0.0
+    # Each generated token's text and log-probability, in order.
+    tokens: tuple[str, ...] = ()
+    logprobs: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The model's reply, parsed: its answer text and the passage numbers it named."""
+
+    answer: str
+    evidence: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Grounded:
+    """One sentence of a draft answer and the shown passages that prove it."""
+
+    text: str
+    passages: tuple[Passage, ...]
 
 
 @dataclass(frozen=True)
@@ -67,6 +95,32 @@ class Citation:
     start: int
     end: int
     quote: str
+    # The PDF page the span starts on, and the nearest heading above it, when known.
+    page: int | None = None
+    heading: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "doc": self.doc,
+            "start": self.start,
+            "end": self.end,
+            "quote": self.quote,
+        }
+        if self.page is not None:
+            out["page"] = self.page
+        if self.heading is not None:
+            out["heading"] = self.heading
+        return out
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One claim of the answer: its text and the spans that prove it. In a conflict each
+    side is one statement, and `docs` says which documents give it."""
+
+    text: str
+    citations: tuple[Citation, ...]
+    docs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,37 +130,71 @@ class Timings:
     total_s: float = 0.0
 
 
+# Answer kinds: one answer, a refusal, or sources that give different answers.
+ANSWER = "answer"
+REFUSAL = "refusal"
+CONFLICT = "conflict"
+
+
 @dataclass(frozen=True)
 class Answer:
-    """The final answer. `text` carries markers [n] that index `citations` from 1."""
+    """The final answer: statements, each with its citations, or a refusal (no statements).
+
+    `text` is the rendered sentence with markers [n] indexing `citations` from 1; it is
+    kept for the `ask --json` contract and written only by rag.render."""
 
     question: str
-    text: str
-    abstained: bool
+    kind: str
+    statements: tuple[Statement, ...] = ()
+    text: str = ""
     citations: tuple[Citation, ...] = ()
     timings: Timings = field(default_factory=Timings)
     # What retrieval returned (top-k chunks) and which sentences the model was shown.
     retrieved: tuple[Chunk, ...] = ()
     passages: tuple[Passage, ...] = ()
-    conflict: bool = False
+    # The calibrated answer score when the decision used one, and the policy's name.
+    confidence: float | None = None
+    policy: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     first_token_s: float = 0.0
+    model_calls: int = 0
+    # The decision's inputs (rag.signals), recorded so it can be refitted without the model.
+    signals: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def abstained(self) -> bool:
+        return self.kind == REFUSAL
+
+    @property
+    def conflict(self) -> bool:
+        return self.kind == CONFLICT
 
     def to_json(self) -> dict[str, object]:
-        """The `ask --json` contract."""
+        """The `ask --json` contract; fields are only ever added, never removed."""
+        index = {c: n for n, c in enumerate(self.citations)}
         return {
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
-            "citations": [
-                {"doc": c.doc, "start": c.start, "end": c.end, "quote": c.quote}
-                for c in self.citations
-            ],
+            "citations": [c.to_json() for c in self.citations],
             "timings": {
                 "retrieve_s": round(self.timings.retrieve_s, 4),
                 "generate_s": round(self.timings.generate_s, 4),
                 "total_s": round(self.timings.total_s, 4),
             },
             "conflict": self.conflict,
+            "kind": self.kind,
+            # Each statement names its citations by position in "citations" (0-based).
+            "statements": [
+                {
+                    "text": s.text,
+                    "citations": [index[c] for c in s.citations],
+                    "docs": list(s.docs),
+                }
+                for s in self.statements
+            ],
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "policy": self.policy,
+            "signals": {k: round(v, 5) for k, v in self.signals.items()},
         }

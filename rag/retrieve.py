@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -69,7 +70,7 @@ def _bm25_ids(bm25: bm25s.BM25, question: str, depth: int) -> list[int]:
     return [int(i) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
 
 
-def passages(hits: list[Hit], texts: dict[str, str]) -> list[tuple[str, int, int, str]]:
+def passages(hits: list[Hit], text_of: Callable[[str], str]) -> list[tuple[str, int, int, str]]:
     """The distinct sentences of the retrieved chunks, in retrieval order, as
     (doc, start, end, text) spans of the source documents."""
     seen: set[tuple[str, int, int]] = set()
@@ -80,7 +81,7 @@ def passages(hits: list[Hit], texts: dict[str, str]) -> list[tuple[str, int, int
             key = (chunk.doc, start, end)
             if key not in seen:
                 seen.add(key)
-                out.append((chunk.doc, start, end, texts[chunk.doc][start:end]))
+                out.append((chunk.doc, start, end, text_of(chunk.doc)[start:end]))
     return out
 
 
@@ -91,7 +92,13 @@ def rank_passages(
     sims = vectors @ qvec
     order = np.argsort(-sims, kind="stable")[:limit]
     return [
-        Passage(number=n + 1, doc=spans[i][0], start=spans[i][1], end=spans[i][2],
-                text=spans[i][3], dense=float(sims[i]))
+        Passage(
+            number=n + 1,
+            doc=spans[i][0],
+            start=spans[i][1],
+            end=spans[i][2],
+            text=spans[i][3],
+            dense=float(sims[i]),
+        )
         for n, i in enumerate(order)
     ]

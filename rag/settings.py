@@ -1,14 +1,17 @@
-"""One frozen settings object. Flags override `RAG_*` environment variables, which
-override the defaults here."""
+"""One frozen settings object: where files are, which model runs, how much to retrieve.
+Flags override `RAG_*` environment variables, which override the defaults here. This is
+the only module that reads `RAG_*` variables. Thresholds live in rag.policy."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError
+from rag.policy import DEFAULT, Policy
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -17,18 +20,19 @@ REPO = Path(__file__).resolve().parent.parent
 class Settings:
     corpus: Path = REPO / "seeds"
     index: Path = REPO / "index"
-    # None means the default packaged GGUF (see rag.models).
+    # None means the default packaged GGUF (see rag.models); else a path or an alias.
     model: Path | None = None
+    # Where the default GGUF is assembled and its prefix KV state saved.
+    model_cache: Path = REPO / "models"
     k: int = 4
     # Dense beat dense+BM25 fusion on the regression suite (README "Quality").
     retrieval: str = "dense"
     # Chunking: sentence-aware windows of at most `chunk_chars`, overlapping by whole sentences.
     chunk_chars: int = 400
     overlap_sentences: int = 1
-    # Passages (sentences) shown to the model, and the prompt budget in tokens.
+    # Passages (sentences) shown to the model, and the model's context window in tokens.
     max_passages: int = 6
     n_ctx: int = 2048
-    max_tokens: int = 64
     # Constrain decoding to prompts.ANSWER_SCHEMA with a llama.cpp grammar. Off by
     # default: the worked examples already give the JSON shape, the parser tolerates
     # slips, grounding checks the content, and the grammar cost 0.6 s per answer
@@ -36,12 +40,10 @@ class Settings:
     grammar: bool = False
     n_threads: int = os.cpu_count() or 2
     n_batch: int = 512
-    # Below this cosine similarity for the best passage, the corpus is taken not to
-    # address the question at all and the model is not asked.
-    min_similarity: float = 0.25
-    # A second document is asked separately (to surface conflicts) only when its best
-    # passage scores at least this share of the best passage overall.
-    conflict_ratio: float = 0.8
+    # The chat page's address.
+    host: str = "127.0.0.1"
+    port: int = 7860
+    policy: Policy = DEFAULT
 
 
 def _flag(raw: str) -> bool:
@@ -56,44 +58,77 @@ _ENV = {
     "corpus": ("RAG_CORPUS", Path),
     "index": ("RAG_INDEX", Path),
     "model": ("RAG_MODEL", Path),
+    "model_cache": ("RAG_MODEL_CACHE", Path),
     "k": ("RAG_K", int),
     "retrieval": ("RAG_RETRIEVAL", str),
     "max_passages": ("RAG_MAX_PASSAGES", int),
     "n_ctx": ("RAG_N_CTX", int),
     "n_threads": ("RAG_THREADS", int),
     "n_batch": ("RAG_N_BATCH", int),
-    "min_similarity": ("RAG_MIN_SIMILARITY", float),
     "grammar": ("RAG_GRAMMAR", _flag),
+    "host": ("RAG_HOST", str),
+    "port": ("RAG_PORT", int),
 }
+# Policy fields a user may override from the environment, for experiments.
+_POLICY_ENV = {"min_similarity": ("RAG_MIN_SIMILARITY", float)}
+
+
+def _read(var: str, kind: Any) -> Any:
+    raw = os.environ.get(var)
+    if not raw:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise InputError(f"{var}={raw!r} is not a valid value") from None
 
 
 def load_settings(**flags: Any) -> Settings:
-    """Defaults, then RAG_* env vars, then the flags that are not None."""
+    """Defaults, then RAG_* env vars, then the flags that are not None. Policy fields
+    (e.g. `min_similarity=0.3`) may be given as flags too."""
     values: dict[str, Any] = {}
     for name, (var, kind) in _ENV.items():
-        raw = os.environ.get(var)
-        if raw:
-            try:
-                values[name] = kind(raw)
-            except ValueError:
-                raise InputError(f"{var}={raw!r} is not a valid value") from None
-    known = {f.name for f in fields(Settings)}
-    for name, value in flags.items():
-        if name not in known:
-            raise TypeError(f"unknown setting {name}")
+        value = _read(var, kind)
         if value is not None:
             values[name] = value
+    overrides: dict[str, Any] = {}
+    for name, (var, kind) in _POLICY_ENV.items():
+        value = _read(var, kind)
+        if value is not None:
+            overrides[name] = value
+    known = {f.name for f in fields(Settings)}
+    policy_fields = {f.name for f in fields(Policy)}
+    for name, value in flags.items():
+        if value is None:
+            continue
+        if name in known:
+            values[name] = value
+        elif name in policy_fields:
+            overrides[name] = value
+        else:
+            raise TypeError(f"unknown setting {name}")
     settings = replace(Settings(), **values)
+    if overrides:
+        settings = replace(settings, policy=replace(settings.policy, **overrides))
     _validate(settings)
     return settings
 
 
 def _validate(s: Settings) -> None:
-    if s.k < 1 or s.k > 50:
+    if not 1 <= s.k <= 50:
         raise InputError(f"-k must be between 1 and 50, not {s.k}")
     if s.retrieval not in ("hybrid", "dense"):
         raise InputError(f"retrieval must be 'hybrid' or 'dense', not {s.retrieval!r}")
     if s.max_passages < 1:
-        raise InputError("max_passages must be at least 1")
+        raise InputError("RAG_MAX_PASSAGES must be at least 1")
+    if not 512 <= s.n_ctx <= 32768:
+        raise InputError(f"RAG_N_CTX must be between 512 and 32768 tokens, not {s.n_ctx}")
     if s.n_threads < 1:
         raise InputError("RAG_THREADS must be at least 1")
+    if s.n_batch < 1:
+        raise InputError("RAG_N_BATCH must be at least 1")
+    if not 0 < s.port < 65536:
+        raise InputError(f"RAG_PORT must be a port number (1-65535), not {s.port}")
+    similarity = s.policy.min_similarity
+    if not (math.isfinite(similarity) and -1.0 <= similarity <= 1.0):
+        raise InputError(f"RAG_MIN_SIMILARITY must be a number from -1 to 1, not {similarity}")

@@ -11,23 +11,20 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from html import escape
-from pathlib import Path
 from typing import Any, Protocol
 
 from rag.errors import RagError
-from rag.records import Answer, Citation
+from rag.records import Answer, Citation, Statement
+from rag.render import CONFLICT_LEAD
+from rag.reply import partial_answer
 
 CONTEXT_CHARS = 300
 BUSY = "The assistant is busy answering another question. Please try again in a moment."
 NO_SOURCES = (
     '<p class="sources-empty">The sources of the latest answer appear here: each cited '
-    "sentence, marked inside its article. Click a marker like [1] to jump to it.</p>"
+    "sentence, marked inside its document. Click a marker like [1] to jump to it.</p>"
 )
 SEARCHING = '<p class="sources-empty">Searching the sources…</p>'
-# pipeline._render starts a conflict answer with this and ends every statement with "[n]."
-CONFLICT_PREFIX = "The sources differ."
-_STATEMENT_END = re.compile(r"(?<=\]\.)\s+")
-_MARKER = re.compile(r"\[(\d+)\]")
 _LINK = re.compile(r'<a class="cite" href="#source-\d+"[^>]*>(\[\d+\])</a>')
 
 Message = dict[str, str]
@@ -42,46 +39,6 @@ class Asks(Protocol):
 
 
 # --- streaming ---------------------------------------------------------------------------
-
-_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-
-
-def partial_answer(raw: str) -> str:
-    """The value of "answer" as far as the model's unfinished JSON spells it out."""
-    m = re.search(r'"answer"\s*:\s*"', raw)
-    if not m:
-        return ""
-    out: list[str] = []
-    i = m.end()
-    while i < len(raw):
-        ch = raw[i]
-        if ch == '"':
-            break
-        if ch != "\\":
-            out.append(ch)
-            i += 1
-            continue
-        # An escape may be cut off mid-way; stop before it and pick it up next delta.
-        if i + 1 >= len(raw):
-            break
-        code = raw[i + 1]
-        if code != "u":
-            out.append(_ESCAPES.get(code, code))
-            i += 2
-            continue
-        digits = raw[i + 2 : i + 6]
-        if len(digits) < 4 or not re.fullmatch(r"[0-9a-fA-F]{4}", digits):
-            break
-        point = int(digits, 16)
-        i += 6
-        if 0xD800 <= point < 0xDC00:  # a surrogate pair needs its low half too
-            low = raw[i : i + 6]
-            if not re.fullmatch(r"\\u[dD][c-fC-F][0-9a-fA-F]{2}", low):
-                break
-            point = 0x10000 + ((point - 0xD800) << 10) + (int(low[2:], 16) - 0xDC00)
-            i += 6
-        out.append(chr(point))
-    return "".join(out)
 
 
 class Asker:
@@ -144,9 +101,7 @@ def api_result(answer: Answer) -> dict[str, Any]:
 # --- sources panel -----------------------------------------------------------------------
 
 
-def read_source(corpus: Path, doc: str) -> str:
-    """A document's text exactly as the index saw it: the file's bytes decoded as UTF-8."""
-    return (corpus / doc).read_bytes().decode("utf-8")
+TextOf = Callable[[str], str]
 
 
 def context_window(text: str, start: int, end: int, width: int = CONTEXT_CHARS) -> tuple[str, str]:
@@ -163,17 +118,23 @@ def context_window(text: str, start: int, end: int, width: int = CONTEXT_CHARS) 
     return before, after
 
 
-def render_source(n: int, citation: Citation, corpus: Path) -> str:
-    """One citation: doc name, char range, and the span marked inside its context."""
+def render_source(n: int, citation: Citation, text_of: TextOf) -> str:
+    """One citation: doc name, page and heading, char range, and the span marked inside
+    its context (the text the index holds, which for a PDF is its extracted text)."""
     c = citation
+    where = [f'<span class="source-doc">{escape(c.doc)}</span>']
+    if c.page is not None:
+        where.append(f'<span class="source-page">p. {c.page}</span>')
+    if c.heading:
+        where.append(f'<span class="source-heading">§ {escape(c.heading)}</span>')
     head = (
         f'<div class="source-head"><span class="source-n">[{n}]</span> '
-        f'<span class="source-doc">{escape(c.doc)}</span> '
+        f"{' '.join(where)} "
         f'<span class="source-range">[{c.start}:{c.end}]</span></div>'
     )
     try:
-        text = read_source(corpus, c.doc)
-    except (OSError, UnicodeDecodeError):
+        text = text_of(c.doc)
+    except RagError:
         text = ""
     if text[c.start : c.end] == c.quote:
         before, after = context_window(text, c.start, c.end)
@@ -189,44 +150,44 @@ def render_source(n: int, citation: Citation, corpus: Path) -> str:
     )
 
 
-def render_sources(citations: tuple[Citation, ...], corpus: Path) -> str:
+def render_sources(citations: tuple[Citation, ...], text_of: TextOf) -> str:
     """The whole sources panel for one answer."""
     if not citations:
         return '<p class="sources-empty">No sources: the answer was refused.</p>'
-    return "".join(render_source(n, c, corpus) for n, c in enumerate(citations, 1))
+    return "".join(render_source(n, c, text_of) for n, c in enumerate(citations, 1))
 
 
 # --- chat messages -----------------------------------------------------------------------
 
 
-def _linked(text: str, count: int) -> str:
-    """Escaped text whose markers [n] (1 <= n <= count) link to #source-n."""
-
-    def link(m: re.Match[str]) -> str:
-        n = int(m.group(1))
-        if not 1 <= n <= count:
-            return m.group(0)
-        return f'<a class="cite" href="#source-{n}" title="Show source {n}">[{n}]</a>'
-
-    return _MARKER.sub(link, escape(text))
+def _statement(s: Statement, numbers: dict[Citation, int], label: bool) -> str:
+    """One statement, escaped, followed by links to its sources."""
+    links = "".join(
+        f'<a class="cite" href="#source-{numbers[c]}" title="Show source {numbers[c]}">'
+        f"[{numbers[c]}]</a>"
+        for c in s.citations
+    )
+    lead = f'<span class="side-doc">{escape(s.docs[0])}</span>: ' if label and s.docs else ""
+    return f"{lead}{escape(s.text.rstrip('.'))} {links}"
 
 
 def render_answer(answer: Answer) -> str:
-    """The final answer: markers linked, refusals and conflicts visibly set apart."""
+    """The final answer: statements with linked markers; refusals and conflicts visibly
+    set apart, each side of a conflict with the document that says it."""
     if answer.abstained:
         return (
             '<div class="notice refusal"><div class="notice-title">No answer in the sources'
-            f'</div><p>{escape(answer.text)}</p></div>'
+            f"</div><p>{escape(answer.text)}</p></div>"
         )
-    count = len(answer.citations)
+    numbers = {c: n for n, c in enumerate(answer.citations, 1)}
     if answer.conflict:
-        rest = answer.text.removeprefix(CONFLICT_PREFIX).strip()
-        items = "".join(f"<li>{_linked(s, count)}</li>" for s in _STATEMENT_END.split(rest))
+        items = "".join(f"<li>{_statement(s, numbers, True)}</li>" for s in answer.statements)
         return (
-            f'<div class="notice conflict"><div class="notice-title">{CONFLICT_PREFIX}</div>'
+            f'<div class="notice conflict"><div class="notice-title">{CONFLICT_LEAD}</div>'
             f"<ul>{items}</ul></div>"
         )
-    return f'<div class="answer">{_linked(answer.text, count)}</div>'
+    body = " ".join(_statement(s, numbers, False) + "." for s in answer.statements)
+    return f'<div class="answer">{body}</div>'
 
 
 def render_partial(text: str) -> str:
@@ -251,7 +212,7 @@ def delink(content: str) -> str:
 
 
 def chat_turn(
-    asker: Asker, corpus: Path, question: str, history: list[Message]
+    asker: Asker, text_of: TextOf, question: str, history: list[Message]
 ) -> Iterator[tuple[list[Message], str]]:
     """One question in the chat: (messages, sources panel) after each streamed change."""
     done = [{"role": m["role"], "content": delink(m["content"])} for m in history]
@@ -264,7 +225,7 @@ def chat_turn(
     try:
         for event in asker.stream(question):
             if isinstance(event, Answer):
-                yield say(render_answer(event)), render_sources(event.citations, corpus)
+                yield say(render_answer(event)), render_sources(event.citations, text_of)
             else:
                 yield say(render_partial(event)), SEARCHING
     except BusyError as exc:

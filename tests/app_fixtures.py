@@ -22,8 +22,12 @@ SEEDS = REPO / "seeds"
 ARTIFACTS = REPO / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 # A first start may build the index and assemble the GGUF, on two shared cores.
 START_TIMEOUT_S = 300.0
@@ -73,8 +77,16 @@ def start_app(corpus: Path, index: Path, log: Path, timeout: float = START_TIMEO
     env = {k: v for k, v in os.environ.items() if k not in ("RAG_HOST", "RAG_PORT")}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, str(REPO / "app.py"), "--port", str(port),
-           "--corpus", str(corpus), "--index", str(index)]
+    cmd = [
+        sys.executable,
+        str(REPO / "app.py"),
+        "--port",
+        str(port),
+        "--corpus",
+        str(corpus),
+        "--index",
+        str(index),
+    ]
     started = time.monotonic()
     with open(log, "wb") as out:
         process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from rag.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from rag.index import OpenIndex
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -19,6 +24,14 @@ ARTICLE_B = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _no_rag_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own RAG_* variables must not change what a test sees."""
+    for name in list(os.environ):
+        if name.startswith("RAG_"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     folder = tmp_path / "corpus"
@@ -30,24 +43,26 @@ def corpus(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(corpus: Path, tmp_path: Path) -> Settings:
-    return load_settings(corpus=corpus, index=tmp_path / "index", min_similarity=0.05)
+    return load_settings(
+        corpus=corpus, index=tmp_path / "index", min_similarity=0.05, model_cache=tmp_path / "m"
+    )
 
 
 @pytest.fixture(scope="session")
 def real_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh index of the seed corpus, built once per session with the real embedder."""
-    from rag.pipeline import index_corpus
+    from rag.index import build
 
     folder = tmp_path_factory.mktemp("real-index")
-    index_corpus(load_settings(corpus=SEEDS, index=folder), log=lambda m: None)
+    build(load_settings(corpus=SEEDS, index=folder), log=lambda m: None)
     return folder
 
 
 @pytest.fixture(scope="session")
-def real_pipeline(real_index: Path):  # type: ignore[no-untyped-def]
+def real_pipeline(real_index: Path) -> OpenIndex:
     """The real embedding model and the default GGUF, loaded once per test session."""
-    from rag.pipeline import Pipeline
+    from rag.index import OpenIndex
 
-    pipeline = Pipeline(load_settings(corpus=SEEDS, index=real_index), log=lambda m: None)
-    pipeline.warm_up()
-    return pipeline
+    opened = OpenIndex(load_settings(corpus=SEEDS, index=real_index), log=lambda m: None)
+    opened.warm_up()
+    return opened

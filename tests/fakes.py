@@ -10,7 +10,9 @@ from collections.abc import Callable
 import numpy as np
 
 from rag.embed import DIM
-from rag.records import Generation, Passage
+from rag.generate import OnText
+from rag.prompts import Prompt
+from rag.records import Completion
 
 
 class HashEmbedder:
@@ -29,33 +31,56 @@ class HashEmbedder:
         return out
 
 
-Script = Callable[[list[Passage], str], tuple[str, list[int]]]
+# A passage as the fake model sees it in the prompt: (number, text).
+Shown = list[tuple[int, str]]
+Script = Callable[[Shown, str], tuple[str, list[int]]]
+_PASSAGE = re.compile(r"^\[(\d+)\] (.*)$", re.M)
+
+
+def shown_in(prompt: Prompt) -> tuple[Shown, str]:
+    """The numbered passages and the question of the prompt's last message."""
+    user = prompt.messages[-1]["content"]
+    body, _, question = user.rpartition("\n\nQuestion: ")
+    return [(int(n), text) for n, text in _PASSAGE.findall(body)], question
 
 
 def find(word: str) -> Script:
     """A fake model that answers with `word` and cites the first passage containing it."""
 
-    def script(passages: list[Passage], question: str) -> tuple[str, list[int]]:
-        for p in passages:
-            if word.lower() in p.text.lower():
-                return word, [p.number]
+    def script(shown: Shown, question: str) -> tuple[str, list[int]]:
+        for number, text in shown:
+            if word.lower() in text.lower():
+                return word, [number]
         return word, [1]
 
     return script
 
 
 class ScriptedGenerator:
-    """Replies with JSON built by a script from the passages it is shown."""
+    """Replies with JSON built by a script from the prompt it is given, and keeps every
+    prompt, so tests can assert on exactly what the model was shown."""
 
     def __init__(self, script: Script) -> None:
         self.script = script
-        self.calls: list[list[Passage]] = []
+        self.prompts: list[Prompt] = []
 
-    def generate(self, passages, question, on_text=None) -> Generation:  # type: ignore[no-untyped-def]
-        self.calls.append(list(passages))
-        answer, evidence = self.script(passages, question)
-        text = json.dumps({"answer": answer, "evidence": evidence})
+    def warm_up(self) -> None:
+        pass
+
+    def complete(
+        self, prompt: Prompt, *, max_tokens: int, on_text: OnText | None = None
+    ) -> Completion:
+        self.prompts.append(prompt)
+        shown, question = shown_in(prompt)
+        answer, evidence = self.script(shown, question)
+        text = json.dumps({"evidence": evidence, "answer": answer})
         if on_text:
             on_text(text)
-        return Generation(text=text, passages_shown=len(passages), prompt_tokens=10,
-                          completion_tokens=5, first_token_s=0.01, generate_s=0.02)
+        return Completion(
+            text=text,
+            prompt_tokens=10,
+            completion_tokens=5,
+            first_token_s=0.01,
+            generate_s=0.02,
+            logprobs=(-0.1,) * 5,
+        )

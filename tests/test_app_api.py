@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from rag.prompts import REFUSAL
-from rag.web import read_source
 from tests.app_fixtures import SEEDS, RunningApp, seeds_app
 
 # The fixture is shared with test_app_browser; listing it marks the import as used.
@@ -35,9 +34,12 @@ def test_answer_comes_back_with_exact_structured_citations(
     for n, c in enumerate(result["citations"], 1):
         assert set(c) == {"doc", "start", "end", "quote"}
         assert isinstance(c["start"], int) and isinstance(c["end"], int)
-        assert read_source(SEEDS, c["doc"])[c["start"] : c["end"]] == c["quote"]
+        text = (SEEDS / c["doc"]).read_bytes().decode("utf-8")
+        assert text[c["start"] : c["end"]] == c["quote"]
         assert f"[{n}]" in result["answer"]
     assert any("deaths of nine personnel" in c["quote"] for c in result["citations"])
+    cited = {n for statement in result["statements"] for n in statement["citations"]}
+    assert cited == set(range(len(result["citations"])))
 
 
 def test_off_corpus_question_is_refused(client: Any) -> None:

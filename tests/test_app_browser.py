@@ -57,7 +57,8 @@ def ask(page: Any, question: str) -> Any:
     page.fill("#question textarea", question)
     page.click("#ask")
     page.wait_for_function(
-        "([sel, n]) => document.querySelectorAll(sel).length > n", arg=[FINAL, done],
+        "([sel, n]) => document.querySelectorAll(sel).length > n",
+        arg=[FINAL, done],
         timeout=ANSWER_WAIT_MS,
     )
     return page.locator(FINAL).nth(done)
@@ -69,8 +70,9 @@ def open_app(page: Any, app: RunningApp) -> None:
     page.evaluate(WATCH_STREAMING)
 
 
-def test_answer_cites_the_marked_sentence_then_refuses(page: Any, seeds_app: RunningApp,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_answer_cites_the_marked_sentence_then_refuses(
+    page: Any, seeds_app: RunningApp, capsys: pytest.CaptureFixture[str]
+) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     open_app(page, seeds_app)
     answer = ask(page, "How many personnel died during the operations?")
@@ -100,8 +102,10 @@ def test_answer_cites_the_marked_sentence_then_refuses(page: Any, seeds_app: Run
     assert page.locator("#sources mark").count() == 0
     page.screenshot(path=str(ARTIFACTS / "app-refusal.png"))
     with capsys.disabled():
-        print(f"\napp.py served the page {seeds_app.ready_s:.1f} s after start; first answer "
-              f"({seeds_app.first_answer_by}) {seeds_app.first_answer_s:.1f} s after start")
+        print(
+            f"\napp.py served the page {seeds_app.ready_s:.1f} s after start; first answer "
+            f"({seeds_app.first_answer_by}) {seeds_app.first_answer_s:.1f} s after start"
+        )
 
 
 def test_a_full_queue_says_busy_instead_of_hanging(page: Any, seeds_app: RunningApp) -> None:
@@ -110,8 +114,9 @@ def test_a_full_queue_says_busy_instead_of_hanging(page: Any, seeds_app: Running
     open_app(page, seeds_app)
     client = Client(seeds_app.url, verbose=False)
     # One slow question holds the model while quick refusals fill the queue (max_size=8).
-    slow = client.submit("How many engineer troops did North Korea send to Russia?",
-                         api_name="/ask")
+    slow = client.submit(
+        "How many engineer troops did North Korea send to Russia?", api_name="/ask"
+    )
     wait_until(lambda: slow.status().code.name == "PROCESSING")
     quick = [client.submit("What is the capital of France?", api_name="/ask") for _ in range(8)]
     wait_until(lambda: all(job.status().code.name == "IN_QUEUE" for job in quick))
@@ -162,6 +167,4 @@ def test_document_markup_is_shown_as_text(
     page.screenshot(path=str(ARTIFACTS / "app-markup-as-text.png"))
     assert dialogs == []
     assert page.locator('img[src="x"], [onerror]').count() == 0
-    assert not page.evaluate(
-        "[...document.scripts].some(s => s.textContent.includes('alert('))"
-    )
+    assert not page.evaluate("[...document.scripts].some(s => s.textContent.includes('alert('))")

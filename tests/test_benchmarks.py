@@ -193,6 +193,10 @@ def test_figure_json_is_plain_data() -> None:
 
 
 def test_sections_measured_in_two_phases_print_as_one_block() -> None:
-    figures = [Figure("a", "1", "s", (1.0,)), Figure("b", "2", "s", (1.0,)),
-               Figure("a", "3", "s", (1.0,)), Figure("c", "4", "s", (1.0,))]
+    figures = [
+        Figure("a", "1", "s", (1.0,)),
+        Figure("b", "2", "s", (1.0,)),
+        Figure("a", "3", "s", (1.0,)),
+        Figure("c", "4", "s", (1.0,)),
+    ]
     assert [f.name for f in by_section(figures)] == ["1", "3", "2", "4"]

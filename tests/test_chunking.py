@@ -7,8 +7,27 @@ from rag.chunking import chunk_text, sentence_spans
 
 # Text built from pieces news copy really contains, plus arbitrary Unicode.
 PIECES = st.sampled_from(
-    ["Kim said.", " ", "\n", "\r\n", "\n\n", "‘quoted.’", "“Hi!” ", "—", "…", "🎉", "é", "e\u0301",
-     "1,000", "Dr. No", "?", "\t", "word", "Ünïcödé", "\u2028"]
+    [
+        "Kim said.",
+        " ",
+        "\n",
+        "\r\n",
+        "\n\n",
+        "‘quoted.’",
+        "“Hi!” ",
+        "—",
+        "…",
+        "🎉",
+        "é",
+        "e\u0301",
+        "1,000",
+        "Dr. No",
+        "?",
+        "\t",
+        "word",
+        "Ünïcödé",
+        "\u2028",
+    ]
 )
 TEXT = st.one_of(st.text(), st.lists(st.one_of(PIECES, st.text(max_size=5))).map("".join))
 
@@ -49,6 +68,7 @@ def test_overlap_repeats_one_sentence_between_chunks() -> None:
     text = "One is here. Two is here. Three is here. Four is here."
     chunks = chunk_text("d", text, max_chars=28, overlap=1)
     assert [c.text for c in chunks] == [
-        "One is here. Two is here.", "Two is here. Three is here.",
+        "One is here. Two is here.",
+        "Two is here. Three is here.",
         "Three is here. Four is here.",
     ]

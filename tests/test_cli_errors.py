@@ -13,8 +13,13 @@ BIN = Path(sys.executable).parent
 
 
 def run(cmd: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / cmd), *args], capture_output=True, text=True, timeout=120,
-                          env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    return subprocess.run(
+        [str(BIN / cmd), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"},
+    )
 
 
 @pytest.mark.parametrize(
@@ -23,11 +28,15 @@ def run(cmd: str, *args: str) -> subprocess.CompletedProcess[str]:
         (["ask", ""], "error: the question is empty"),
         (["ask", "   "], "error: the question is empty"),
         (["ask", "x" * 2001], "error: the question is 2001 characters; the limit is 2000"),
-        (["ask", "--model", "/no/such.gguf", "Who?"],
-         "error: model file /no/such.gguf does not exist"),
+        (
+            ["ask", "--model", "/no/such.gguf", "Who?"],
+            "error: model file /no/such.gguf does not exist",
+        ),
         (["ask", "-k", "0", "Who?"], "error: -k must be between 1 and 50, not 0"),
-        (["rag", "index", "--corpus", "/no/such/dir"],
-         "error: corpus folder /no/such/dir does not exist; pass --corpus DIR"),
+        (
+            ["rag", "index", "--corpus", "/no/such/dir"],
+            "error: corpus folder /no/such/dir does not exist; pass --corpus DIR",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:

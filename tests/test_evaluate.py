@@ -17,7 +17,9 @@ from rag.evaluate import (
     summarize,
     write_report,
 )
-from rag.records import Answer, Chunk, Citation, Timings
+from rag.records import ANSWER, Answer, Chunk, Citation, Statement, Timings
+from rag.records import REFUSAL as REFUSED
+from rag.text import strip_markers
 
 TEXTS = {
     # a.txt: "Alpha one." [0, 10)  "Bravo two." [11, 21)  "Charlie three." [22, 36)
@@ -64,10 +66,13 @@ def answer(
     retrieved: tuple[Chunk, ...] = (),
     latency: float = 0.0,
 ) -> Answer:
+    """An answer whose one statement is `text` without its markers, as rag.render writes."""
+    stated = () if abstained else (Statement(strip_markers(text), citations),)
     return Answer(
         question="q",
+        kind=REFUSED if abstained else ANSWER,
+        statements=stated,
         text=text,
-        abstained=abstained,
         citations=citations,
         timings=Timings(total_s=latency),
         retrieved=retrieved,
@@ -292,9 +297,11 @@ def test_summarize() -> None:
 
 
 def test_a_conflict_claimed_on_an_answerable_case_counts_as_false() -> None:
-    flagged = replace(answer("two", cite("a.txt", 5, 15)), conflict=True)
-    results = [score_case(ANSWERABLE, flagged, TEXTS),
-               score_case(ANSWERABLE, answer("two", cite("a.txt", 5, 15)), TEXTS)]
+    flagged = replace(answer("two", cite("a.txt", 5, 15)), kind="conflict")
+    results = [
+        score_case(ANSWERABLE, flagged, TEXTS),
+        score_case(ANSWERABLE, answer("two", cite("a.txt", 5, 15)), TEXTS),
+    ]
     assert summarize(results)["false_conflict_rate"] == 0.5
 
 

@@ -16,7 +16,6 @@ from tests.conftest import REPO, SEEDS
 pytestmark = pytest.mark.real
 
 
-
 def source(doc: str) -> str:
     return (SEEDS / doc).read_bytes().decode("utf-8")
 
@@ -24,21 +23,34 @@ def source(doc: str) -> str:
 @pytest.mark.parametrize(
     ("question", "expected", "sentence"),
     [
-        ("How many engineer troops did North Korea send to Russia?", "1,000",
-         "North Korea reportedly dispatched approximately 1,000 engineer troops"),
-        ("How many personnel died during the operations?", "nine",
-         "acknowledging the deaths of nine personnel during operations"),
-        ("What award was given to the regiment?", "Order of Freedom and Independence",
-         "he awarded the Order of Freedom and Independence to the regiment"),
+        (
+            "How many engineer troops did North Korea send to Russia?",
+            ("1,000",),
+            "North Korea reportedly dispatched approximately 1,000 engineer troops",
+        ),
+        # The source says "nine"; a digit is a faithful answer too, and says so here.
+        (
+            "How many personnel died during the operations?",
+            ("nine", "9"),
+            "acknowledging the deaths of nine personnel during operations",
+        ),
+        (
+            "What award was given to the regiment?",
+            ("Order of Freedom and Independence",),
+            "he awarded the Order of Freedom and Independence to the regiment",
+        ),
     ],
 )
 def test_required_answers_cite_their_sentence(
-    real_pipeline, question: str, expected: str, sentence: str  # type: ignore[no-untyped-def]
+    real_pipeline,
+    question: str,
+    expected: tuple[str, ...],
+    sentence: str,  # type: ignore[no-untyped-def]
 ) -> None:
     answer = real_pipeline.ask(question)
-    text = answer.text.lower().replace("9", "nine")
     assert not answer.abstained, answer.text
-    assert expected.lower() in text
+    stated = [s.text.lower() for s in answer.statements]
+    assert any(e.lower() in s for e in expected for s in stated), answer.text
     assert any(sentence in c.quote for c in answer.citations), answer.citations
     for c in answer.citations:
         assert source(c.doc)[c.start : c.end] == c.quote
@@ -55,7 +67,8 @@ def test_out_of_corpus_question_is_refused(real_pipeline) -> None:  # type: igno
 def test_conflicting_sources_are_both_shown(real_pipeline) -> None:  # type: ignore[no-untyped-def]
     answer = real_pipeline.ask("Where was the ceremony held?")
     assert answer.conflict, answer.text
-    assert "Kigye" in answer.text and "Pyongyang" in answer.text
+    sides = " | ".join(s.text for s in answer.statements)
+    assert "Kigye" in sides and "Pyongyang" in sides
     assert {c.doc for c in answer.citations} == {p.name for p in SEEDS.iterdir()}
 
 
@@ -63,7 +76,12 @@ def run_ask(*args: str, stdin: str | None = None, index: Path) -> subprocess.Com
     env = os.environ | {"RAG_INDEX": str(index), "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
         [str(Path(sys.executable).parent / "ask"), *args],
-        input=stdin, capture_output=True, text=True, env=env, cwd=REPO, timeout=600,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=600,
     )
 
 

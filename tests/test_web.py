@@ -1,10 +1,9 @@
-"""rag.web without gradio or models: escaping, exact highlights, context windows, the
-partial-JSON reader and the one-at-a-time streaming adapter (fakes through the seams)."""
+"""rag.web without gradio or models: escaping, exact highlights, context windows, rendering
+from statements, and the one-at-a-time streaming adapter (fakes through the seams)."""
 
 from __future__ import annotations
 
 import html
-import json
 import re
 import threading
 from collections.abc import Callable
@@ -16,18 +15,21 @@ from hypothesis import strategies as st
 
 from rag import web
 from rag.errors import InputError
-from rag.pipeline import Pipeline
-from rag.prompts import REFUSAL
-from rag.records import Answer, Citation
+from rag.generate import OnText
+from rag.index import OpenIndex
+from rag.prompts import REFUSAL, Prompt
+from rag.records import ANSWER, Answer, Citation, Completion, Statement
+from rag.records import REFUSAL as REFUSED
 from rag.settings import Settings
-from tests.fakes import HashEmbedder, ScriptedGenerator, find
+from tests.fakes import HashEmbedder, Script, ScriptedGenerator, find
 
 XSS = "The bridge opened in 1990 <img src=x onerror=alert(1)> and <script>alert(2)</script> ok."
 
 
-def write(folder: Path, name: str, text: str) -> Path:
+def write(folder: Path, name: str, text: str) -> web.TextOf:
+    """Write a document and return a reader of the folder's texts, as the index gives them."""
     (folder / name).write_bytes(text.encode("utf-8"))
-    return folder
+    return lambda doc: (folder / doc).read_bytes().decode("utf-8")
 
 
 def cite(text: str, quote: str, doc: str = "d.txt") -> Citation:
@@ -48,23 +50,28 @@ def marked(section: str) -> tuple[str, str, str]:
 
 
 def test_document_markup_in_a_source_is_shown_as_text(tmp_path: Path) -> None:
-    write(tmp_path, "d.txt", XSS)
-    out = web.render_sources((cite(XSS, "opened in 1990 <img src=x onerror=alert(1)>"),), tmp_path)
+    text_of = write(tmp_path, "d.txt", XSS)
+    out = web.render_sources((cite(XSS, "opened in 1990 <img src=x onerror=alert(1)>"),), text_of)
     assert "<img" not in out and "<script" not in out
     assert "&lt;img src=x onerror=alert(1)&gt;" in out
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in out
     assert marked(out)[1] == "opened in 1990 <img src=x onerror=alert(1)>"
 
 
-@pytest.mark.parametrize("model_text", [
-    '<img src=x onerror=alert(1)> [1]',
-    '<script>alert(2)</script> [1]',
-    '"><a href="javascript:alert(3)">x</a> [1]',
-    '![pic](http://example.com/x.png) [link](http://example.com) [1]',
-])
+@pytest.mark.parametrize(
+    "model_text",
+    [
+        "<img src=x onerror=alert(1)>",
+        "<script>alert(2)</script>",
+        '"><a href="javascript:alert(3)">x</a>',
+        "![pic](http://example.com/x.png) [link](http://example.com)",
+    ],
+)
 def test_model_text_never_becomes_markup(model_text: str) -> None:
-    answer = Answer(question="q", text=model_text, abstained=False,
-                    citations=(Citation("d.txt", 0, 1, "x"),))
+    c = Citation("d.txt", 0, 1, "x")
+    answer = Answer(
+        question="q", kind=ANSWER, statements=(Statement(model_text, (c,)),), citations=(c,)
+    )
     out = web.render_answer(answer)
     tags = re.findall(r"<(\w+)", out)
     assert set(tags) <= {"div", "a"}, tags
@@ -72,12 +79,12 @@ def test_model_text_never_becomes_markup(model_text: str) -> None:
     assert re.findall(r"<a [^>]*>", out) == [
         '<a class="cite" href="#source-1" title="Show source 1">'
     ]
-    assert html.unescape(re.sub(r"<[^>]+>", "", out)) == model_text
+    assert html.unescape(re.sub(r"<[^>]+>", "", out)) == f"{model_text} [1]."
 
 
 def test_user_question_is_escaped_in_the_chat(settings: Settings) -> None:
     asker = web.Asker(make_pipeline(settings, find("1,000")))
-    *_, (messages, _) = web.chat_turn(asker, settings.corpus, "<img src=x onerror=alert(1)>?", [])
+    *_, (messages, _) = web.chat_turn(asker, asker_text(asker), "<img src=x onerror=alert(1)>?", [])
     assert messages[0]["content"] == (
         '<div class="question">&lt;img src=x onerror=alert(1)&gt;?</div>'
     )
@@ -92,9 +99,9 @@ def test_error_messages_are_escaped() -> None:
 
 def test_highlight_is_exactly_the_cited_span(tmp_path: Path) -> None:
     text = "Alpha sentence one. Kim acknowledged the deaths of nine personnel.\nLast line."
-    write(tmp_path, "d.txt", text)
+    text_of = write(tmp_path, "d.txt", text)
     c = cite(text, "Kim acknowledged the deaths of nine personnel.")
-    out = web.render_sources((c,), tmp_path)
+    out = web.render_sources((c,), text_of)
     before, span, after = marked(out)
     assert span == text[c.start : c.end]
     assert before + span + after == text  # short document: the whole text, no ellipses
@@ -103,14 +110,14 @@ def test_highlight_is_exactly_the_cited_span(tmp_path: Path) -> None:
 
 def test_offsets_are_str_indices_into_the_utf8_text(tmp_path: Path) -> None:
     text = "Über “quoted” — emoji 🙂 then Kim’s unit returned home. End."
-    write(tmp_path, "d.txt", text)
+    text_of = write(tmp_path, "d.txt", text)
     c = cite(text, "Kim’s unit returned home.")
-    assert marked(web.render_sources((c,), tmp_path))[1] == "Kim’s unit returned home."
+    assert marked(web.render_sources((c,), text_of))[1] == "Kim’s unit returned home."
 
 
 def test_changed_document_shows_the_quote_and_says_so(tmp_path: Path) -> None:
-    write(tmp_path, "d.txt", "Something else entirely now.")
-    out = web.render_sources((Citation("d.txt", 0, 9, "Kim spoke"),), tmp_path)
+    text_of = write(tmp_path, "d.txt", "Something else entirely now.")
+    out = web.render_sources((Citation("d.txt", 0, 9, "Kim spoke"),), text_of)
     assert "<mark>Kim spoke</mark>" in out and "has changed" in out
 
 
@@ -152,90 +159,84 @@ def test_context_is_contiguous_around_the_span(text: str, data: st.DataObject) -
 # --- chat rendering ----------------------------------------------------------------------
 
 
-def test_markers_link_to_their_sources_and_only_in_range() -> None:
-    answer = Answer(question="q", text="9 [1] and [3].", abstained=False,
-                    citations=(Citation("d.txt", 0, 1, "x"),))
-    out = web.render_answer(answer)
+def one(text: str, *citations: Citation) -> Answer:
+    return Answer(
+        question="q", kind=ANSWER, statements=(Statement(text, citations),), citations=citations
+    )
+
+
+def test_markers_link_to_their_sources_and_brackets_in_text_stay_text() -> None:
+    """Links come from the statement's citations; a "[3]" the model wrote is not one."""
+    out = web.render_answer(one("9 and [3]", Citation("d.txt", 0, 1, "x")))
     assert '<a class="cite" href="#source-1" title="Show source 1">[1]</a>' in out
     assert "[3]" in out and 'href="#source-3"' not in out
 
 
 def test_refusal_is_a_distinct_notice() -> None:
-    out = web.render_answer(Answer(question="q", text=REFUSAL, abstained=True))
+    out = web.render_answer(Answer(question="q", kind=REFUSED, text=REFUSAL))
     assert 'class="notice refusal"' in out and REFUSAL in out
 
 
 def test_conflict_lists_each_version_with_its_markers() -> None:
-    text = "The sources differ. a.txt: Kigye Airport [1]. b.md: Pyongyang [2]."
-    answer = Answer(question="q", text=text, abstained=False, conflict=True,
-                    citations=(Citation("a.txt", 0, 1, "x"), Citation("b.md", 0, 1, "y")))
+    a, b = Citation("a.txt", 0, 1, "x"), Citation("b.md", 0, 1, "y")
+    answer = Answer(
+        question="q",
+        kind="conflict",
+        citations=(a, b),
+        statements=(
+            Statement("Kigye Airport", (a,), ("a.txt",)),
+            Statement("Pyongyang", (b,), ("b.md",)),
+        ),
+    )
     out = web.render_answer(answer)
     assert 'class="notice conflict"' in out and "The sources differ." in out
     items = re.findall(r"<li>(.*?)</li>", out)
     assert len(items) == 2
-    assert items[0].startswith("a.txt: Kigye Airport") and 'href="#source-1"' in items[0]
-    assert items[1].startswith("b.md: Pyongyang") and 'href="#source-2"' in items[1]
+    plain = [html.unescape(re.sub(r"<[^>]+>", "", item)) for item in items]
+    assert plain == ["a.txt: Kigye Airport [1]", "b.md: Pyongyang [2]"]
+    assert 'href="#source-1"' in items[0] and 'href="#source-2"' in items[1]
 
 
 def test_earlier_answers_lose_their_links_when_a_new_question_comes() -> None:
-    old = web.render_answer(Answer(question="q", text="9 [1].", abstained=False,
-                                   citations=(Citation("d.txt", 0, 1, "x"),)))
+    old = web.render_answer(one("9", Citation("d.txt", 0, 1, "x")))
     assert web.delink(old) == '<div class="answer">9 <span class="cite">[1]</span>.</div>'
 
 
 # --- streaming ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("", ""),
-    ('{"ans', ""),
-    ('{"answer": ', ""),
-    ('{"answer": "', ""),
-    ('{"answer": "About 1,', "About 1,"),
-    ('{"answer": "About 1,000", "evid', "About 1,000"),
-    ('{"answer": "About 1,000", "evidence": [1]}', "About 1,000"),
-    ('{"answer":"a \\"quoted\\" word', 'a "quoted" word'),
-    ('{"answer": "line\\', "line"),  # escape cut in half
-    ('{"answer": "line\\nnext', "line\nnext"),
-    ('{"answer": "Kim\\u2019', "Kim’"),
-    ('{"answer": "Kim\\u20', "Kim"),  # \u escape cut in half
-    ('{"answer": "smile \\ud83d', "smile "),  # surrogate pair cut in half
-    ('{"answer": "smile \\ud83d\\ude42!', "smile 🙂!"),
-    ('{"evidence": [2], "answer": "late key', "late key"),
-    ('{"answer": "<img src=x>', "<img src=x>"),
-])
-def test_partial_answer_reads_unfinished_json(raw: str, expected: str) -> None:
-    assert web.partial_answer(raw) == expected
-
-
-@given(st.text(max_size=60))
-def test_partial_answer_of_every_prefix_is_a_prefix_of_the_answer(answer: str) -> None:
-    raw = json.dumps({"answer": answer, "evidence": [1]})
-    seen = [web.partial_answer(raw[:i]) for i in range(len(raw) + 1)]
-    assert seen[-1] == answer
-    assert all(answer.startswith(s) for s in seen)
-
-
 class CharByChar(ScriptedGenerator):
     """Streams its JSON one character at a time, like a model emitting tokens."""
 
-    def generate(self, passages, question, on_text=None):  # type: ignore[no-untyped-def]
-        gen = super().generate(passages, question, None)
-        for ch in gen.text:
+    def complete(
+        self, prompt: Prompt, *, max_tokens: int, on_text: OnText | None = None
+    ) -> Completion:
+        done = super().complete(prompt, max_tokens=max_tokens)
+        for ch in done.text:
             if on_text:
                 on_text(ch)
-        return gen
+        return done
 
 
-def make_pipeline(settings: Settings, script: Callable, generator: type = CharByChar) -> Pipeline:  # type: ignore[type-arg]
+def make_pipeline(settings: Settings, script: Script) -> OpenIndex:
     emb = HashEmbedder()
-    return Pipeline(settings, embedder=emb, index_embedder=emb, generator=generator(script),
-                    log=lambda _: None)
+    return OpenIndex(
+        settings, embedder=emb, index_embedder=emb, generator=CharByChar(script), log=lambda _: None
+    )
+
+
+def asker_text(asker: web.Asker) -> web.TextOf:
+    opened = asker.pipeline
+    assert isinstance(opened, OpenIndex)
+    return opened.text
 
 
 def test_stream_yields_growing_partials_then_the_answer(settings: Settings) -> None:
-    events = list(web.Asker(make_pipeline(settings, find("1,000"))).stream(
-        "How many engineer troops were sent?"))
+    events = list(
+        web.Asker(make_pipeline(settings, find("1,000"))).stream(
+            "How many engineer troops were sent?"
+        )
+    )
     *partials, final = events
     assert partials == ["1", "1,", "1,0", "1,00", "1,000"]
     assert isinstance(final, Answer) and final.text.startswith("1,000 [1]")
@@ -243,7 +244,7 @@ def test_stream_yields_growing_partials_then_the_answer(settings: Settings) -> N
 
 def test_chat_turn_ends_with_linked_answer_and_its_sources(settings: Settings) -> None:
     asker = web.Asker(make_pipeline(settings, find("1,000")))
-    turns = list(web.chat_turn(asker, settings.corpus, "How many engineer troops were sent?", []))
+    turns = list(web.chat_turn(asker, asker_text(asker), "How many engineer troops were sent?", []))
     assert turns[0][1] == web.SEARCHING and "pending" in turns[0][0][-1]["content"]
     assert any("streaming" in msgs[-1]["content"] for msgs, _ in turns)
     messages, sources = turns[-1]
@@ -257,7 +258,7 @@ def test_bad_question_becomes_an_error_notice(settings: Settings) -> None:
     asker = web.Asker(make_pipeline(settings, find("x")))
     with pytest.raises(InputError):
         list(asker.stream("   "))
-    *_, (messages, sources) = web.chat_turn(asker, settings.corpus, "x" * 5000, [])
+    *_, (messages, sources) = web.chat_turn(asker, asker_text(asker), "x" * 5000, [])
     assert 'class="notice error"' in messages[-1]["content"] and sources == web.NO_SOURCES
 
 
@@ -271,7 +272,7 @@ class Blocking:
         if on_text:
             on_text('{"answer": "wait')
         assert self.release.wait(10)
-        return Answer(question=question, text=REFUSAL, abstained=True)
+        return Answer(question=question, kind=REFUSED, text=REFUSAL)
 
 
 def test_a_second_question_while_one_runs_is_told_busy_at_once() -> None:
@@ -281,7 +282,7 @@ def test_a_second_question_while_one_runs_is_told_busy_at_once() -> None:
     assert next(first) == "wait"
     with pytest.raises(web.BusyError, match="busy"):
         next(asker.stream("two"))
-    *_, (messages, _) = web.chat_turn(asker, Path("."), "three", [])
+    *_, (messages, _) = web.chat_turn(asker, lambda doc: "", "three", [])
     assert 'class="notice busy"' in messages[-1]["content"]
     pipeline.release.set()
     assert isinstance(list(first)[-1], Answer)

@@ -1,0 +1,185 @@
+"""Fit the answer/refuse score (rag.policy's `weights`) on recorded questions.
+
+    # 1. record: every question through the product with a policy that answers whenever
+    #    the answer is grounded, keeping each question's signals (rag.signals)
+    .venv/bin/python benchmarks/calibrate.py record-seeds --out reports/calibration/seeds.jsonl
+    .venv/bin/python benchmarks/external.py --set squad2/a --sample 250 --record
+    .venv/bin/python benchmarks/external.py --set squad2/b --sample 250 --record
+    # 2. fit on those files (never on the corpus you report on), write rag/calibration.json
+    .venv/bin/python benchmarks/calibrate.py fit reports/calibration/seeds.jsonl \\
+        reports/external/squad2-a-*/results.jsonl reports/external/squad2-b-*/results.jsonl
+
+The score is a logistic regression over standardised signals, fitted by Newton's method
+with a small L2 penalty. The operating point (min_confidence) is the threshold that
+maximises the SQuAD2-style utility on the fitting data: an answer earns its F1 (0 when
+the question has no answer), a refusal earns 1 when the question has no answer, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rag.policy import CALIBRATION, RULES
+from rag.signals import NAMES
+
+L2 = 1.0
+# The recording policy: no score and no type veto, so every grounded answer is given and
+# its signals and correctness can be seen.
+RECORD = {"type_veto": False, "weights": (), "min_confidence": 0.0}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One recorded question: its signals, whether the recording policy answered it, and
+    what answering and refusing it are worth."""
+
+    signals: dict[str, float]
+    answered: bool
+    correct: bool
+    if_answered: float
+    if_refused: float
+
+
+def rows_from(path: Path) -> list[Row]:
+    """Rows of an external results.jsonl or a seeds recording."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        data = json.loads(line)
+        answer, score = data["answer"], data["score"]
+        answerable = bool(score["answerable"])
+        out.append(
+            Row(
+                signals={k: float(v) for k, v in (answer.get("signals") or {}).items()},
+                answered=not answer["abstained"],
+                correct=bool(score["correct"]),
+                if_answered=float(score["f1"]) if answerable else 0.0,
+                if_refused=0.0 if answerable else 1.0,
+            )
+        )
+    return out
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarray, float]:
+    """Weights and intercept of an L2-penalised logistic regression (Newton's method)."""
+    n, d = x.shape
+    xb = np.hstack([x, np.ones((n, 1))])
+    w = np.zeros(d + 1)
+    penalty = np.eye(d + 1) * l2
+    penalty[d, d] = 0.0  # the intercept is not shrunk
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ w, -50, 50)))
+        grad = xb.T @ (p - y) + penalty @ w
+        hess = xb.T @ (xb * (p * (1 - p))[:, None]) + penalty
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w[:d], float(w[d])
+
+
+def utility(rows: list[Row], scores: list[float | None], threshold: float) -> float:
+    """Mean SQuAD2-style value when answers scoring below `threshold` are refused."""
+    total = 0.0
+    for row, score in zip(rows, scores, strict=True):
+        given = row.answered and score is not None and score >= threshold
+        total += row.if_answered if given else row.if_refused
+    return total / len(rows)
+
+
+def fit(paths: list[Path], out: Path) -> dict[str, Any]:
+    rows = [r for p in paths for r in rows_from(p)]
+    train = [r for r in rows if r.answered and r.signals]
+    x = np.array([[r.signals[n] for n in NAMES] for r in train], dtype=float)
+    y = np.array([float(r.correct) for r in train])
+    mean, scale = x.mean(0), x.std(0)
+    scale[scale == 0] = 1.0
+    weights, intercept = fit_logistic((x - mean) / scale, y)
+    policy = replace(
+        RULES,
+        type_veto=False,
+        weights=tuple(
+            (n, float(m), float(s), float(w))
+            for n, m, s, w in zip(NAMES, mean, scale, weights, strict=True)
+        ),
+        intercept=intercept,
+    )
+    from rag.decide import confidence
+
+    scores = [confidence(r.signals, policy) if r.answered and r.signals else None for r in rows]
+    candidates = sorted({round(s, 4) for s in scores if s is not None} | {0.0, 1.01})
+    best = max(candidates, key=lambda t: (utility(rows, scores, t), -t))
+    digest = hashlib.sha256(json.dumps([str(p.name) for p in paths]).encode()).hexdigest()[:8]
+    result = {
+        "name": f"calibrated-{digest}",
+        "fitted_on": [str(p) for p in paths],
+        "questions": len(rows),
+        "answered_when_grounded": len(train),
+        "correct_share": float(y.mean()) if len(y) else 0.0,
+        "intercept": intercept,
+        "min_confidence": best,
+        "utility_at_operating_point": utility(rows, scores, best),
+        "utility_answer_all_grounded": utility(rows, scores, 0.0),
+        "utility_refuse_all": utility(rows, scores, 1.01),
+        "weights": [
+            {"signal": n, "mean": m, "scale": s, "weight": w} for n, m, s, w in policy.weights
+        ],
+    }
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def record_seeds(out: Path) -> None:
+    """Ask every seed regression case with the recording policy; one JSON line each."""
+    from rag import open_index
+    from rag.cases import load_cases, read_texts
+    from rag.eval_cli import DEFAULT_CASES
+    from rag.evaluate import is_correct
+    from rag.settings import REPO
+
+    opened = open_index(REPO / "seeds", REPO / "index", **RECORD)
+    cases = load_cases(DEFAULT_CASES, REPO / "seeds")
+    read_texts(REPO / "seeds")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as fh:
+        for n, case in enumerate(cases, 1):
+            answer = opened.ask(case.question)
+            answerable = case.kind != "unanswerable"
+            correct = is_correct(case, answer) and answerable
+            score = {"answerable": answerable, "correct": correct, "f1": float(correct)}
+            fh.write(json.dumps({"id": case.id, "answer": answer.to_json(), "score": score}) + "\n")
+            print(f"[{n}/{len(cases)}] {case.id}: {answer.text[:70]}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record-seeds", help="record the seed regression cases")
+    rec.add_argument("--out", type=Path, default=Path("reports/calibration/seeds.jsonl"))
+    f = sub.add_parser("fit", help="fit on recorded files and write the calibration")
+    f.add_argument("files", type=Path, nargs="+")
+    f.add_argument("--out", type=Path, default=CALIBRATION)
+    args = p.parse_args(argv)
+    if args.command == "record-seeds":
+        record_seeds(args.out)
+        return 0
+    result = fit(args.files, args.out)
+    print(json.dumps({k: v for k, v in result.items() if k != "weights"}, indent=2))
+    for w in result["weights"]:
+        print(f"  {w['signal']:22s} {w['weight']:+.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The numbers the answer/refuse decision reads: one row per question, all cheap, all
+from what the question path already has (retrieval scores, the model's token
+log-probabilities, the grounded citations). Recorded with every answer, so the decision
+can be refitted (benchmarks/calibrate.py) without running the model again."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rag.qtypes import fits_question
+from rag.records import Completion, Grounded, Passage
+from rag.text import terms
+
+# Names in the order the fitted coefficients use; calibrate.py fits over exactly these.
+NAMES = (
+    "top_similarity",
+    "similarity_margin",
+    "cited_similarity",
+    "cited_rank",
+    "question_coverage",
+    "answer_logprob_mean",
+    "answer_logprob_min",
+    "answer_terms",
+    "fits_type",
+    "verbatim",
+    "cited_passages",
+)
+
+_ANSWER_VALUE = re.compile(r'"answer"\s*:\s*"')
+
+
+def compute(
+    question: str,
+    shown: Sequence[Passage],
+    answer: str,
+    grounded: Sequence[Grounded],
+    completion: Completion,
+) -> dict[str, float]:
+    """The signal row for one draft answer and its grounding."""
+    cited = [p for g in grounded for p in g.passages]
+    top = shown[0].dense if shown else 0.0
+    second = shown[1].dense if len(shown) > 1 else 0.0
+    asked = set(terms(question))
+    have = {t for p in cited for t in terms(p.text)}
+    logprobs = _answer_logprobs(completion)
+    flat = " ".join(answer.split()).lower()
+    return {
+        "top_similarity": top,
+        "similarity_margin": top - second,
+        "cited_similarity": max((p.dense for p in cited), default=0.0),
+        # 1 when the best shown passage is cited, smaller the further down it sits.
+        "cited_rank": 1.0 / min((p.number for p in cited), default=len(shown) + 1),
+        # SQuAD-style questions are written from the sentence that answers them, so a
+        # cited sentence that shares the question's words is more often the right one.
+        "question_coverage": len(asked & have) / len(asked) if asked else 0.0,
+        "answer_logprob_mean": sum(logprobs) / len(logprobs) if logprobs else 0.0,
+        "answer_logprob_min": min(logprobs, default=0.0),
+        "answer_terms": float(len(terms(answer))),
+        "fits_type": float(fits_question(question, answer)),
+        "verbatim": float(any(flat in " ".join(p.text.split()).lower() for p in cited)),
+        "cited_passages": float(len(cited)),
+    }
+
+
+def _answer_logprobs(completion: Completion) -> list[float]:
+    """Log-probabilities of the tokens inside the reply's "answer" string.
+
+    The reply is JSON; the tokens of its scaffolding ("evidence", brackets) say nothing
+    about the answer. Tokens are located by their text, rebuilt piece by piece."""
+    pieces = completion.tokens
+    if not pieces or len(pieces) != len(completion.logprobs):
+        return list(completion.logprobs)
+    text = "".join(pieces)
+    m = _ANSWER_VALUE.search(text)
+    if not m:
+        return list(completion.logprobs)
+    end = text.find('"', m.end())
+    end = len(text) if end < 0 else end
+    out, pos = [], 0
+    for piece, logprob in zip(pieces, completion.logprobs, strict=True):
+        if pos + len(piece) > m.end() and pos < end:
+            out.append(logprob)
+        pos += len(piece)
+    return out or list(completion.logprobs)
