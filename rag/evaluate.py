@@ -98,8 +98,15 @@ def _normal(text: str) -> str:
 
 
 def _mentions(text: str, options: Iterable[str]) -> bool:
-    # Whole words only: "May" is an answer, the "may" inside "mayor" is not.
-    return any(re.search(rf"(?<!\w){re.escape(_normal(o))}(?!\w)", text) for o in options)
+    """Whole words only: "May" is an answer, the "may" inside "mayor" is not. A number
+    may carry an ordinal suffix: "528" is in "528th"."""
+
+    def pattern(option: str) -> str:
+        o = _normal(option)
+        end = r"(?!\d)" if o[-1:].isdigit() else r"(?!\w)"
+        return rf"(?<!\w){re.escape(o)}{end}"
+
+    return any(re.search(pattern(o), text) for o in options)
 
 
 def is_correct(case: Case, answer: Answer) -> bool:

@@ -16,10 +16,10 @@ Message = dict[str, str]
 REFUSAL = "The corpus does not contain an answer to this question."
 
 SYSTEM = (
-    "You answer questions about news articles using only the numbered passages the user "
-    'gives. Reply with JSON. First, in "evidence", list the numbers of the passages that '
-    'answer the question. Then, in "answer", copy the words from those passages that '
-    "answer it: a name, number, date, place or short phrase, not a whole sentence."
+    "You answer questions about the user's documents using only the numbered passages the "
+    'user gives. Reply with JSON. First, in "evidence", list the numbers of the passages '
+    'that answer the question. Then, in "answer", copy the words from those passages '
+    "that answer it: a name, number, date, place or short phrase, not a whole sentence."
 )
 
 USER = "Passages:\n{passages}\n\nQuestion: {question}"
