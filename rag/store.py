@@ -1,85 +1,109 @@
-"""The on-disk index: a FAISS index, a chunk table, and a manifest that describes them.
+"""The on-disk index: the documents' texts, their chunks under stable ids, a FAISS index
+keyed by those ids, and a manifest (rag.manifest) that describes them.
 
-Writes are atomic: data files get fresh names, and the manifest that points at them is
-swapped in last with os.replace, so a crash leaves either the old index or the new one.
-Writers hold a lock on the folder, so one writer never deletes another's files.
+Offsets point into the stored texts, so a citation can always be checked against what
+was indexed, even for a PDF whose text was extracted (`rag text DOC` prints it).
+Updates are incremental: `update` keeps the chunks and vectors of every document whose
+text did not change and embeds only the others. Writes are atomic: data files get fresh
+names, and the manifest that points at them is swapped in last with os.replace, so a
+crash leaves either the old index or the new one. Writers hold a lock on the folder, so
+one writer never deletes another's files.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import re
 import secrets
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from filelock import FileLock, Timeout
 
 from rag import __version__
 from rag.chunking import chunk_text
-from rag.embed import DIM, MODEL_NAME, Embedder, model_version
+from rag.embed import DIM, Embedder, model_version
 from rag.errors import StoreError
+from rag.manifest import (
+    FORMAT_VERSION,
+    LOCK_FILE,
+    LOCK_TIMEOUT_S,
+    MANIFEST,
+    check_compatible,
+    check_writable,
+    expected_settings,
+    lock,
+    read_manifest,
+    unwritable,
+)
+from rag.manifest import fsync_dir as _fsync_dir
+from rag.manifest import sha256_file as _sha256
+from rag.manifest import write_atomic as _write_atomic
+from rag.readers import extraction_version
 from rag.records import Chunk, Document
+from rag.vectors import changed, empty_index, kind, labels, with_ids
 
 if TYPE_CHECKING:
     import faiss
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
+# The folder's rules live in rag.manifest; their names stay importable from here, where
+# callers have always found them. save and load call the file helpers through this
+# module, so a test can make one of them fail.
+__all__ = [
+    "FORMAT_VERSION",
+    "LOCK_FILE",
+    "LOCK_TIMEOUT_S",
+    "MANIFEST",
+    "Store",
+    "build",
+    "check_compatible",
+    "check_writable",
+    "expected_settings",
+    "load",
+    "lock",
+    "make_index",
+    "read_manifest",
+    "save",
+    "update",
+]
+
 # Exact (flat) search is fast enough below this many chunks; above it, HNSW keeps search
 # latency flat. benchmarks/run.py measures both and the README says why the line is here.
 HNSW_ABOVE = 200_000
-LOCK_FILE = ".lock"
-# A rebuild may hold the lock throughout: 100k chunks embed in ~35 min at the ~50 chunks/s
-# the README measures. A lock dies with its process, so a longer wait means a hung writer.
-LOCK_TIMEOUT_S = 3600.0
 # A save elsewhere can swap the manifest and delete the files the one we read named,
 # between our reads; a few fresh reads cover that without taking the writers' lock.
 _LOAD_ATTEMPTS = 3
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-# The type of every manifest key that load, check_compatible or the pipeline relies on.
-_SHAPE: dict[str, type] = {
-    "format_version": int,
-    "embedding_model": str,
-    "dim": int,
-    "chunking": dict,
-    "corpus_files": dict,
-    "documents": list,
-    "chunk_count": int,
-    "chunks_file": str,
-    "chunks_sha256": str,
-    "vectors_file": str,
-    "vectors_sha256": str,
-}
-# Which folders this thread holds the lock of, so save can run inside a caller's lock.
-_held = threading.local()
+
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
 class Store:
-    """A loaded index: its manifest, its chunks in vector order, and the FAISS index."""
+    """A loaded index: its manifest, its documents, its chunks in corpus order, and the
+    FAISS index, whose search labels are the chunks' ids."""
 
     manifest: dict[str, Any]
     chunks: tuple[Chunk, ...]
     vectors: faiss.Index
+    # Each chunk's id, parallel to `chunks`; empty means the label of a chunk is its
+    # position (an index built in memory with make_index, as the benchmarks do).
+    ids: tuple[int, ...] = ()
+    documents: Mapping[str, Document] = field(default_factory=dict)
 
+    def chunk(self, label: int) -> Chunk:
+        """The chunk that FAISS returns as `label`."""
+        return self.chunks[self._positions[label]] if self.ids else self.chunks[label]
 
-def expected_settings(chunk_chars: int, overlap: int) -> dict[str, Any]:
-    """The manifest fields that must match the running settings for an index to be usable."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "embedding_model": MODEL_NAME,
-        "dim": DIM,
-        "chunking": {"max_chars": chunk_chars, "overlap_sentences": overlap},
-    }
+    def label(self, position: int) -> int:
+        """The FAISS label of `chunks[position]`."""
+        return self.ids[position] if self.ids else position
+
+    @cached_property
+    def _positions(self) -> dict[int, int]:
+        return {label: position for position, label in enumerate(self.ids)}
 
 
 def build(
@@ -88,97 +112,105 @@ def build(
     embedder: Embedder,
     chunk_chars: int,
     overlap: int,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     batch: int = 256,
 ) -> Store:
-    """Chunk and embed every document into an in-memory Store."""
-    import faiss
+    """Chunk and embed every document into an in-memory Store: a full build."""
+    built, _ = update(None, docs, embedder, chunk_chars, overlap, progress, batch)
+    return replace(built, manifest=built.manifest | {"corpus_files": corpus_hashes})
 
-    chunks = [c for d in docs for c in chunk_text(d.name, d.text, chunk_chars, overlap)]
-    vectors = np.empty((len(chunks), DIM), dtype=np.float32)
-    for lo in range(0, len(chunks), batch):
-        part = chunks[lo : lo + batch]
-        vectors[lo : lo + len(part)] = embedder.embed([c.text for c in part])
+
+def update(
+    base: Store | None,
+    docs: list[Document],
+    embedder: Embedder,
+    chunk_chars: int,
+    overlap: int,
+    progress: Progress | None = None,
+    batch: int = 256,
+) -> tuple[Store, int]:
+    """A Store of exactly `docs`, in their order, and how many chunks were embedded.
+
+    A document whose text, pages and headings equal those `base` holds keeps its chunks,
+    ids and vectors; every other document is chunked and embedded under new ids, and the
+    chunks of documents that are gone or changed leave the FAISS index by id."""
+    old: dict[str, list[int]] = {}  # document -> positions of its chunks in base
+    if base is not None:
+        for position, c in enumerate(base.chunks):
+            old.setdefault(c.doc, []).append(position)
+    next_id = int(base.manifest.get("next_id", len(base.chunks))) if base else 0
+    chunks: list[Chunk] = []
+    ids: list[int] = []
+    fresh: list[int] = []  # positions in `chunks` whose vectors must be computed
+    for d in docs:
+        if base is not None and same_text(base.documents.get(d.name), d):
+            positions = old.get(d.name, [])
+            chunks += [base.chunks[p] for p in positions]
+            ids += [base.label(p) for p in positions]
+            continue
+        for c in chunk_text(d.name, d.text, chunk_chars, overlap):
+            fresh.append(len(chunks))
+            chunks.append(c)
+            ids.append(next_id)
+            next_id += 1
+    vectors = np.empty((len(fresh), DIM), dtype=np.float32)
+    if progress and fresh:
+        progress(0, len(fresh))  # the clock for rate and time left starts here
+    for lo in range(0, len(fresh), batch):
+        part = fresh[lo : lo + batch]
+        vectors[lo : lo + len(part)] = embedder.embed([chunks[p].text for p in part])
         if progress:
-            progress(lo + len(part), len(chunks))
-    index = make_index(vectors)
+            progress(lo + len(part), len(fresh))
+    new_ids = np.array([ids[p] for p in fresh], dtype=np.int64)
+    hnsw = len(chunks) > HNSW_ABOVE
+    if base is None:
+        index = with_ids(vectors, new_ids, hnsw)
+    else:
+        keep = set(ids)
+        gone = [base.label(p) for p in range(len(base.chunks)) if base.label(p) not in keep]
+        index = changed(base.vectors, gone, new_ids, vectors, hnsw)
     manifest = expected_settings(chunk_chars, overlap) | {
         "embedding_package_version": model_version(),
-        "index_type": "hnsw" if isinstance(index, faiss.IndexHNSWFlat) else "flat",
-        "corpus_files": corpus_hashes,
+        "index_type": kind(index),
+        "extraction_version": extraction_version(),
+        "corpus_files": {d.name: d.sha256 for d in docs},
+        "corpus_stats": {},
+        "skipped": {},
         "documents": [d.name for d in docs],
         "chunk_count": len(chunks),
+        "next_id": next_id,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "rag_version": __version__,
     }
-    return Store(manifest=manifest, chunks=tuple(chunks), vectors=index)
+    built = Store(manifest, tuple(chunks), index, tuple(ids), {d.name: d for d in docs})
+    return built, len(fresh)
+
+
+def same_text(before: Document | None, now: Document) -> bool:
+    """Whether `now` can keep what `before` was indexed with: chunks follow from the text
+    alone, and citations read pages and headings from the document."""
+    if before is None:
+        return False
+    return (before.text, before.pages, before.headings) == (now.text, now.pages, now.headings)
 
 
 def make_index(vectors: np.ndarray) -> faiss.Index:
-    """Inner product over unit vectors is cosine similarity."""
-    import faiss
-
-    if len(vectors) > HNSW_ABOVE:
-        hnsw = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-        hnsw.hnsw.efConstruction = 80
-        # 64 gave recall@10 0.94 against exact search at 100k chunks; 128 gives 0.96.
-        hnsw.hnsw.efSearch = 128
-        index: faiss.Index = hnsw
-    else:
-        index = faiss.IndexFlatIP(vectors.shape[1])
+    """A FAISS index over `vectors`, labelled by position (the benchmarks' in-memory use)."""
+    index = empty_index(vectors.shape[1], hnsw=len(vectors) > HNSW_ABOVE)
     index.add(vectors)
     return index
 
 
-def check_writable(folder: Path) -> None:
-    """Raise unless an index can be written in `folder`, creating it; run before embedding."""
-    probe = folder / f".write-probe-{os.getpid()}-{secrets.token_hex(4)}"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise _unwritable(folder, exc) from None
-
-
-@contextmanager
-def lock(folder: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold the folder's write lock, reentrant in one thread; others wait up to `timeout` s."""
-    held: set[Path] = _held.__dict__.setdefault("folders", set())
-    key = folder.resolve()
-    if key in held:
-        # The caller holds it across a whole rebuild, and save takes it again inside.
-        yield
-        return
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        file_lock = FileLock(folder / LOCK_FILE)
-        file_lock.acquire(timeout=timeout)
-    except Timeout:
-        raise StoreError(
-            f"another process has been writing the index in {folder} for over {timeout:g} s; "
-            "try again when it has finished"
-        ) from None
-    except OSError as exc:
-        raise _unwritable(folder, exc) from None
-    held.add(key)
-    try:
-        yield
-    finally:
-        held.discard(key)
-        file_lock.release()
-
-
-def save(store: Store, folder: Path) -> None:
-    """Write the store into `folder` under its lock, then delete the files it replaced."""
+def save(store: Store, folder: Path) -> Store:
+    """Write the store into `folder` under its lock, then delete the files it replaced;
+    the store with the manifest as written."""
     import faiss
 
     try:
         with lock(folder):
             tag = secrets.token_hex(4)
             chunks_name, vectors_name = f"chunks-{tag}.json", f"vectors-{tag}.faiss"
-            table = [[c.doc, c.start, c.end, c.text] for c in store.chunks]
-            _write_atomic(folder / chunks_name, json.dumps(table, ensure_ascii=False).encode())
+            _write_atomic(folder / chunks_name, _table(store))
             _write_atomic(folder / vectors_name, bytes(faiss.serialize_index(store.vectors)))
             # The data files' names must be on disk before a manifest that names them.
             _fsync_dir(folder)
@@ -197,41 +229,20 @@ def save(store: Store, folder: Path) -> None:
                 if old.name not in (chunks_name, vectors_name):
                     old.unlink(missing_ok=True)
     except OSError as exc:
-        raise _unwritable(folder, exc) from None
+        raise unwritable(folder, exc) from None
+    return replace(store, manifest=manifest)
 
 
-def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """The manifest, or None when no index was ever built here."""
-    path = folder / MANIFEST
-    if not path.exists():
-        return None
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"index manifest {path} is unreadable ({exc}); run `rag index`") from None
-    if not isinstance(manifest, dict):
-        raise StoreError(f"index manifest {path} is corrupt; run `rag index`")
-    version = manifest.get("format_version")
-    if _is_int(version) and version != FORMAT_VERSION:
-        raise StoreError(
-            f"index in {folder} has format version {version}, this rag reads version "
-            f"{FORMAT_VERSION}; run `rag index` to rebuild it"
-        )
-    problem = _shape_problem(manifest)
-    if problem:
-        raise StoreError(f"index manifest {path} is corrupt ({problem}); run `rag index`")
-    return manifest
-
-
-def check_compatible(manifest: dict[str, Any], expected: dict[str, Any], folder: Path) -> None:
-    """Raise when the index was built with other settings than the ones running now."""
-    for key, want in expected.items():
-        have = manifest.get(key)
-        if have != want:
-            raise StoreError(
-                f"index in {folder} was built with {key}={have!r}, but {want!r} is configured; "
-                "run `rag index` to rebuild it"
-            )
+def _table(store: Store) -> bytes:
+    """The documents (with the texts every offset points into) and the chunks by id. A
+    chunk's text is not stored: it is its document's text[start:end], by construction."""
+    documents = [
+        {"name": d.name, "sha256": d.sha256, "text": d.text, "pages": d.pages,
+         "headings": d.headings}
+        for d in store.documents.values()
+    ]  # fmt: skip
+    chunks = [[store.label(p), c.doc, c.start, c.end] for p, c in enumerate(store.chunks)]
+    return json.dumps({"documents": documents, "chunks": chunks}, ensure_ascii=False).encode()
 
 
 def load(folder: Path) -> Store:
@@ -263,93 +274,45 @@ def _load(folder: Path, manifest: dict[str, Any]) -> Store:
         ):
             if _sha256(path) != digest:
                 raise StoreError(f"index file {path} does not match its manifest")
-        table = json.loads(chunks_path.read_text(encoding="utf-8"))
-        chunks = tuple(Chunk(doc=d, start=s, end=e, text=t) for d, s, e, t in table)
+        documents, ids, chunks = _read_table(json.loads(chunks_path.read_text(encoding="utf-8")))
         vectors = faiss.deserialize_index(np.frombuffer(vectors_path.read_bytes(), dtype=np.uint8))
         consistent = (
-            vectors.ntotal == len(chunks) == manifest["chunk_count"]
+            list(documents) == manifest["documents"]
+            and vectors.ntotal == len(chunks) == manifest["chunk_count"]
             and vectors.d == manifest["dim"]
-            and {c.doc for c in chunks} <= set(manifest["documents"])
+            and len(set(ids)) == len(ids)
+            and set(labels(vectors)) == set(ids)
+            and all(0 <= i < manifest["next_id"] for i in ids)
         )
     except StoreError as exc:
         raise StoreError(f"{exc}; the index is corrupt, run `rag index`") from None
-    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (OSError, AttributeError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise StoreError(f"index in {folder} is corrupt ({exc}); run `rag index`") from None
     if not consistent:
         raise StoreError(f"index in {folder} is inconsistent; run `rag index`")
-    return Store(manifest=manifest, chunks=chunks, vectors=vectors)
+    return Store(manifest, tuple(chunks), vectors, tuple(ids), documents)
 
 
-def _shape_problem(manifest: dict[str, Any]) -> str | None:
-    """What is wrong with the manifest's keys and types, if anything."""
-    for key, kind in _SHAPE.items():
-        value = manifest.get(key)
-        if not (_is_int(value) if kind is int else isinstance(value, kind)):
-            return f"{key!r} is missing or not {kind.__name__}"
-    chunking = manifest["chunking"]
-    if not all(_is_int(chunking.get(k)) for k in ("max_chars", "overlap_sentences")):
-        return "'chunking' lacks max_chars or overlap_sentences"
-    if not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in manifest["corpus_files"].items()
-    ):
-        return "'corpus_files' is not a table of file hashes"
-    if not all(isinstance(d, str) for d in manifest["documents"]):
-        return "'documents' is not a list of names"
-    for key in ("chunks_file", "vectors_file"):
-        # A bare name in this folder: a path could point load (and its checks) elsewhere.
-        if manifest[key] in ("", ".", "..", MANIFEST) or Path(manifest[key]).name != manifest[key]:
-            return f"{key!r} is not a file name"
-    for key in ("chunks_sha256", "vectors_sha256"):
-        if not _SHA256.fullmatch(manifest[key]):
-            return f"{key!r} is not a SHA-256"
-    if manifest["dim"] < 1 or manifest["chunk_count"] < 0:
-        return "'dim' or 'chunk_count' is out of range"
-    return None
-
-
-def _is_int(value: object) -> bool:
-    # JSON true and false load as bool, which Python counts as int.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _unwritable(folder: Path, exc: OSError) -> StoreError:
-    if folder.exists() and not folder.is_dir():
-        reason = "it is a file, not a folder"
-    elif isinstance(exc, NotADirectoryError):
-        reason = "a folder above it is a file"
-    else:
-        reason = exc.strerror or str(exc)
-        if exc.filename and Path(exc.filename) != folder:
-            reason = f"{exc.filename}: {reason}"
-    return StoreError(f"cannot write the index in {folder}: {reason}; pass --index DIR")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    # The random part keeps two threads of one process off each other's temporary file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _fsync_dir(folder: Path) -> None:
-    # A rename is durable only once the directory holding it is synced.
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _read_table(
+    table: dict[str, Any],
+) -> tuple[dict[str, Document], list[int], list[Chunk]]:
+    """The documents and chunks of a chunk file; ValueError when a span leaves its text."""
+    documents = {
+        d["name"]: Document(
+            name=str(d["name"]),
+            text=str(d["text"]),
+            sha256=str(d["sha256"]),
+            pages=tuple((int(s), int(e), int(n)) for s, e, n in d["pages"]),
+            headings=tuple((int(o), str(h)) for o, h in d["headings"]),
+        )
+        for d in table["documents"]
+    }
+    ids: list[int] = []
+    chunks: list[Chunk] = []
+    for label, doc, start, end in table["chunks"]:
+        text = documents[doc].text
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
+            raise ValueError(f"chunk {label} lies outside {doc}")
+        ids.append(int(label))
+        chunks.append(Chunk(doc=doc, start=start, end=end, text=text[start:end]))
+    return documents, ids, chunks

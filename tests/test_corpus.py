@@ -16,11 +16,15 @@ from fpdf import FPDF
 
 from rag.corpus import (
     MAX_FILE_BYTES,
+    UNREADABLE,
+    changes,
     corpus_files,
+    digest,
     file_hashes,
     file_stats,
     load_corpus,
     read_document,
+    try_read,
 )
 from rag.errors import CorpusError
 
@@ -397,3 +401,58 @@ def test_file_stats_see_a_change(folder: Path) -> None:
     before = file_stats(folder)
     (folder / "good.txt").write_text(GOOD + "More.\n")
     assert file_stats(folder)["good.txt"] != before["good.txt"]
+
+
+def _record(folder: Path) -> tuple[dict[str, str], dict[str, list[int]]]:
+    """What an index records: every candidate's hash, and its size and mtime."""
+    stats = file_stats(folder)
+    return file_hashes(folder), {name: list(st) for name, st in stats.items()}
+
+
+def test_changes_hash_only_files_whose_size_or_mtime_changed(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (folder / "same.txt").write_text("Unchanged.\n")
+    (folder / "gone.txt").write_text("Deleted soon.\n")
+    (folder / "touched.txt").write_text("Touched only.\n")
+    hashes, stats = _record(folder)
+    (folder / "good.txt").write_text(GOOD + "More.\n")
+    (folder / "gone.txt").unlink()
+    (folder / "new.txt").write_text("New.\n")
+    os.utime(folder / "touched.txt", ns=(1, 1))
+    hashed: list[str] = []
+
+    def counting(path: Path) -> str:
+        hashed.append(path.name)
+        return digest(path)
+
+    found = changes(folder, file_stats(folder), hashes, stats, counting)
+    assert sorted(hashed) == ["good.txt", "new.txt", "touched.txt"]
+    assert (found.added, found.changed, found.removed) == (
+        ("new.txt",),
+        ("good.txt",),
+        ("gone.txt",),
+    )
+    assert str(found) == "added: new.txt; changed: good.txt; removed: gone.txt"
+    assert found.hashes == file_hashes(folder)
+    assert not changes(folder, file_stats(folder), found.hashes, _record(folder)[1])
+
+
+def test_a_file_that_could_not_be_hashed_is_tried_again_and_is_no_change_until_readable(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, stats = _record(folder)
+    hashes = {"good.txt": UNREADABLE}
+    assert digest(folder / "missing.txt") == UNREADABLE
+    blocked = changes(folder, file_stats(folder), hashes, stats, lambda p: UNREADABLE)
+    assert not blocked and blocked.hashes == hashes
+    readable = changes(folder, file_stats(folder), hashes, stats)
+    assert readable.changed == ("good.txt",)
+
+
+def test_try_read_gives_a_document_or_the_reason(folder: Path) -> None:
+    (folder / "latin.md").write_bytes(b"caf\xe9")
+    good = try_read(folder, "good.txt")
+    assert not isinstance(good, str) and good.text == GOOD
+    assert try_read(folder, "latin.md") == "not valid UTF-8 (byte 3)"
+    assert str(try_read(folder, "gone.txt")).startswith("cannot read it (")

@@ -5,6 +5,7 @@ and the folder always holds a whole index, the old one or the new one."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import random
@@ -18,9 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from rag import store
+from rag import manifest, store
 from rag.errors import StoreError
 from rag.records import Chunk, Document
 from rag.store import Store
@@ -32,7 +34,7 @@ TEXT_B = "The ceremony was held in Pyongyang. About 1,000 troops were sent. Nine
 
 
 def _build(text: str) -> Store:
-    doc = Document(name="a.txt", text=text, sha256="0" * 64)
+    doc = Document(name="a.txt", text=text, sha256="0" * 64, headings=((0, "Opening"),))
     return store.build([doc], {"a.txt": doc.sha256}, HashEmbedder(), CHUNK_CHARS, OVERLAP)
 
 
@@ -178,6 +180,13 @@ DAMAGE: dict[str, Callable[[dict[str, Any]], Any]] = {
     "chunks_file leaves the folder": _set("chunks_file", "../manifest.json"),
     "chunks_file is the folder": _set("chunks_file", "."),
     "chunks_sha256 is not hex": _set("chunks_sha256", "zz"),
+    "no extraction_version": _drop("extraction_version"),
+    "no next_id": _drop("next_id"),
+    "next_id is negative": _set("next_id", -1),
+    "corpus_stats is a list": _set("corpus_stats", [[1, 2]]),
+    "corpus_stats holds a string": _set("corpus_stats", {"a.txt": "12"}),
+    "corpus_stats holds one number": _set("corpus_stats", {"a.txt": [12]}),
+    "skipped maps to a list": _set("skipped", {"b.pdf": ["no text"]}),
 }
 
 
@@ -195,9 +204,60 @@ def test_a_damaged_manifest_is_a_store_error(damage: str, folder: Path) -> None:
 
 def test_a_manifest_of_another_format_version_says_so(folder: Path) -> None:
     path = folder / store.MANIFEST
-    path.write_text(path.read_text().replace('"format_version": 1', '"format_version": 2'))
-    with pytest.raises(StoreError, match=r"format version 2.*run `rag index`"):
+    text = path.read_text()
+    path.write_text(text.replace('"format_version": 2', '"format_version": 3'))
+    with pytest.raises(StoreError, match=r"format version 3.*run `rag index`") as newer:
         store.read_manifest(folder)
+    assert not isinstance(newer.value, manifest.OlderFormat)
+    path.write_text(text.replace('"format_version": 2', '"format_version": 1'))
+    with pytest.raises(manifest.OlderFormat, match=r"format version 1.*run `rag index`"):
+        store.read_manifest(folder)
+
+
+def test_a_saved_store_loads_whole(folder: Path, store_a: Store) -> None:
+    """Documents (texts, pages, headings), chunks, ids and vectors survive a save."""
+    loaded = store.load(folder)
+    assert loaded.chunks == store_a.chunks
+    assert loaded.ids == store_a.ids == tuple(range(len(store_a.chunks)))
+    assert loaded.documents == store_a.documents
+    assert loaded.manifest["next_id"] == len(store_a.chunks)
+    for position, c in enumerate(loaded.chunks):
+        label = loaded.label(position)
+        assert loaded.chunk(label) == c
+        assert loaded.documents[c.doc].text[c.start : c.end] == c.text
+        assert np.allclose(loaded.vectors.reconstruct(label), store_a.vectors.reconstruct(label))
+
+
+def _edit_table(folder: Path, edit: Callable[[dict[str, Any]], Any]) -> None:
+    """Change the chunk file and re-sign it in the manifest, as a bug (not damage) would."""
+    data = store.read_manifest(folder)
+    assert data is not None
+    path = folder / data["chunks_file"]
+    table = json.loads(path.read_text())
+    edit(table)
+    path.write_text(json.dumps(table))
+    data["chunks_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (folder / store.MANIFEST).write_text(json.dumps(data))
+
+
+TABLE_DAMAGE: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "a chunk past its text": lambda t: t["chunks"][0].__setitem__(3, 10_000),
+    "an empty chunk": lambda t: t["chunks"][0].__setitem__(3, t["chunks"][0][2]),
+    "a chunk of an unknown document": lambda t: t["chunks"][0].__setitem__(1, "b.txt"),
+    "a repeated id": lambda t: t["chunks"][1].__setitem__(0, t["chunks"][0][0]),
+    "an id the vectors lack": lambda t: t["chunks"][0].__setitem__(0, 99),
+    "a missing document": lambda t: t["documents"].clear(),
+    "pages that are not ranges": lambda t: t["documents"][0].__setitem__("pages", [1]),
+}
+
+
+@pytest.mark.parametrize("damage", TABLE_DAMAGE)
+def test_a_chunk_table_that_does_not_fit_its_texts_is_a_store_error(
+    damage: str, folder: Path
+) -> None:
+    _edit_table(folder, TABLE_DAMAGE[damage])
+    with pytest.raises(StoreError, match=r"corrupt|inconsistent"):
+        store.load(folder)
 
 
 def _assert_usable(manifest: dict[str, Any], loaded: Store | None) -> None:
@@ -210,6 +270,7 @@ def _assert_usable(manifest: dict[str, Any], loaded: Store | None) -> None:
         assert loaded.vectors.d == manifest["dim"]
         assert {c.doc for c in loaded.chunks} <= set(manifest["documents"])
         assert all(len(c.text) == c.end - c.start for c in loaded.chunks)
+        assert all(loaded.chunk(loaded.label(p)) == c for p, c in enumerate(loaded.chunks))
 
 
 def _corruptions(original: bytes) -> list[tuple[int, int]]:
