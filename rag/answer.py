@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 
 from rag import conflicts, decide, prompts, render, reply, signals
 from rag.ground import ground
-from rag.qtypes import fits_question
-from rag.records import ANSWER, CONFLICT, REFUSAL, Answer, Completion, Grounded, Passage, Timings
+from rag.records import REFUSAL, Answer, Completion, Grounded, Passage, Timings
 from rag.retrieve import passages, rank_passages, retrieve
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from rag.generate import OnText
     from rag.index import OpenIndex
 
@@ -27,7 +28,14 @@ def ask(index: OpenIndex, question: str, on_text: OnText | None = None) -> Answe
     qvec = index.embedder.embed([q])[0]
     hits = retrieve(q, qvec, opened, settings.k, index.bm25)
     spans = passages(hits, index.text)
-    shown = rank_passages(spans, index.sentence_vectors(spans), qvec, settings.max_passages)
+    shown = rank_passages(
+        spans,
+        index.sentence_vectors(spans),
+        qvec,
+        settings.max_passages,
+        q,
+        settings.rerank_alpha,
+    )
     refusal = Answer(
         question=q,
         kind=REFUSAL,
@@ -47,26 +55,69 @@ def ask(index: OpenIndex, question: str, on_text: OnText | None = None) -> Answe
     if not decide.answerable(first.grounded) or not decide.accept(row, score, policy):
         return _finish(refusal, started, retrieved, [first.completion])
 
-    completions = [first.completion]
-    sides, conflict = [first.grounded], False
-    cited = {p.doc for g in first.grounded for p in g.passages}
-    other = conflicts.other_document(shown, cited, policy)
-    if other:
-        second = _draft(index, conflicts.own_passages(shown, other), q, None)
-        completions.append(second.completion)
-        if second.grounded and fits_question(q, second.answer):
-            sides, conflict = conflicts.compare(
-                q, first.answer, first.grounded, second.answer, second.grounded, policy
-            )
+    sides, kind, completions = _sides(index, q, first, shown, spans, qvec)
     stated = render.statements(sides, index.citation)
     answer = replace(
         refusal,
-        kind=CONFLICT if conflict else ANSWER,
+        kind=kind,
         statements=stated,
-        text=render.text(stated, conflict),
+        text=render.text(stated, kind),
         citations=render.citations(stated),
     )
-    return _finish(answer, started, retrieved, completions)
+    return _finish(answer, started, retrieved, [first.completion, *completions])
+
+
+def _sides(
+    index: OpenIndex,
+    q: str,
+    first: _Draft,
+    shown: list[Passage],
+    spans: list[tuple[str, int, int, str]],
+    qvec: np.ndarray,
+) -> tuple[list[conflicts.Side], str, list[Completion]]:
+    """Every side the sources support: each other relevant document, and each near-copy
+    of a cited one, asked on its own; kept if it passes the first answer's decision, then
+    merged by value and judged against the documents (rag.conflicts)."""
+    policy = index.policy
+    candidates = [conflicts.Candidate(tuple(first.grounded), accepted=True)]
+    cited = {p.doc for g in first.grounded for p in g.passages}
+    asked = conflicts.other_documents(shown, cited, policy)
+    # A near-copy of a cited document that lacks the answer's value is asked whatever its
+    # rank: a planted copy is then surfaced beside the original instead of hiding behind
+    # it. A copy that holds the value would only agree, so it is not worth a model call.
+    value = candidates[0].value
+    copies = conflicts.near_copies(cited, (s[0] for s in spans), index.text, policy)
+    asked += [d for d in copies if d not in asked and not conflicts.gives(q, value, index.text(d))]
+    completions = []
+    for doc in asked:
+        draft = _draft(index, _own(index, doc, shown, spans, qvec, q), q, None)
+        completions.append(draft.completion)
+        row = signals.compute(q, draft.shown, draft.answer, draft.grounded, draft.completion)
+        ok = decide.answerable(draft.grounded) and decide.accept(
+            row, decide.confidence(row, policy), policy
+        )
+        candidates.append(conflicts.Candidate(tuple(draft.grounded), ok))
+    sides, kind = conflicts.judge(conflicts.merge(q, candidates, policy), index.text, policy)
+    return sides, kind, completions
+
+
+def _own(
+    index: OpenIndex,
+    doc: str,
+    shown: list[Passage],
+    spans: list[tuple[str, int, int, str]],
+    qvec: np.ndarray,
+    q: str,
+) -> list[Passage]:
+    """The document's shown passages, numbered from 1; for a near-copy none of whose
+    sentences made the shown list, its own best retrieved sentences."""
+    own = conflicts.own_passages(shown, doc)
+    if own:
+        return own
+    mine = [s for s in spans if s[0] == doc]
+    settings = index.settings
+    vectors = index.sentence_vectors(mine)
+    return rank_passages(mine, vectors, qvec, settings.max_passages, q, settings.rerank_alpha)
 
 
 @dataclass(frozen=True)

@@ -1,78 +1,311 @@
-"""When another source answers the same question differently.
+"""When sources answer the same question differently.
 
-The first answer cites some documents. If a document it did not cite holds one of the
-best passages, that document alone is asked the question. Its answer either agrees (its
-citations join the first answer's) or, when it answers alike about the same thing with
-comparably relevant evidence, stands beside the first as the other side of a conflict."""
+The first answer cites some documents. Each other document that holds one of the best
+passages, and each near-copy of a cited document, is asked the question with only its own
+passages; every answer is a `Candidate`. `merge` groups candidates by value (agreeing
+values are one side, with every source's citations and the fullest wording) and leaves
+out answers to a neighbouring question. `judge` then reads the documents themselves: a
+value that only a near-copy of another side's document gives is disputed (the signature
+of a planted claim) and never shown alone, and sides whose documents carry different
+titles answer for different subjects that share a name."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from itertools import combinations
 
 from rag.policy import Policy
-from rag.qtypes import answer_kind
-from rag.records import Grounded, Passage
-from rag.text import terms
+from rag.qtypes import answer_kind, fits_question
+from rag.records import AMBIGUOUS, ANSWER, CONFLICT, Grounded, Passage
+from rag.text import STOPWORDS, WORD, terms
+
+TextOf = Callable[[str], str]
 
 
-def other_document(shown: list[Passage], cited: set[str], policy: Policy) -> str | None:
-    """A document the answer did not cite that has one of the top passages, and one nearly
-    as relevant as the best: it may confirm the answer or contradict it.
+@dataclass(frozen=True)
+class Candidate:
+    """One document's (or the first prompt's) answer as grounded, and whether it passed
+    the same answer decision as the first answer (rag.decide)."""
+
+    grounded: tuple[Grounded, ...]
+    accepted: bool
+
+    @property
+    def value(self) -> str:
+        """What the candidate states: its grounded sentences, not the raw draft."""
+        return " ".join(g.text for g in self.grounded)
+
+    @property
+    def passages(self) -> tuple[Passage, ...]:
+        return tuple(p for g in self.grounded for p in g.passages)
+
+
+@dataclass(frozen=True)
+class Side:
+    """One value and all that gives it: its grounded sentences (carrying the citations of
+    every agreeing source), its documents, and how it stands against the other sides."""
+
+    grounded: tuple[Grounded, ...]
+    docs: tuple[str, ...]
+    # Some source giving it passed the answer decision; only such sides are shown, except
+    # beside a disputed side they dispute.
+    accepted: bool
+    disputed: bool = False
+    subject: str = ""
+
+    @property
+    def value(self) -> str:
+        return " ".join(g.text for g in self.grounded)
+
+
+def other_documents(shown: Sequence[Passage], cited: set[str], policy: Policy) -> list[str]:
+    """Documents the answer did not cite that hold one of the top `conflict_top` passages,
+    nearly as relevant as the best: best first, at most `max_sides - 1` of them.
 
     Both seed articles cover one event, so "among the top passages" alone held for almost
     every question and doubled the model calls (benchmarks: 2.0 calls per answer)."""
     if not shown:
-        return None
+        return []
     best = shown[0].dense
+    out: list[str] = []
     for p in shown[: policy.conflict_top]:
-        if p.doc not in cited and p.dense >= policy.conflict_relevance * best:
-            return p.doc
-    return None
+        if p.doc not in cited and p.doc not in out and p.dense >= policy.conflict_relevance * best:
+            out.append(p.doc)
+    return out[: max(0, policy.max_sides - 1)]
 
 
-def own_passages(shown: list[Passage], doc: str) -> list[Passage]:
+def own_passages(shown: Sequence[Passage], doc: str) -> list[Passage]:
     """The shown passages of one document, renumbered from 1 for a prompt of its own."""
     return [replace(p, number=n + 1) for n, p in enumerate(x for x in shown if x.doc == doc)]
 
 
-def compare(
-    question: str,
-    first_text: str,
-    first: list[Grounded],
-    second_text: str,
-    second: list[Grounded],
-    policy: Policy,
-) -> tuple[list[list[Grounded]], bool]:
-    """The sides to show and whether they conflict.
-
-    Agreeing sources add citations to one side. A disagreeing one makes a conflict only
-    when it answers alike (same kind of value) and both sources' evidence speaks to the
-    same part of the question; otherwise it is a passage on a neighbouring topic and is
-    left out. "Same part" means the question terms one source's evidence contains are a
-    subset of the other's: "established in May" and "deployed in early August" share
-    "regiment" but only one says "established", so they answer different questions."""
-    a, b = set(terms(first_text)), set(terms(second_text))
-    if a <= b or b <= a:
-        extra = tuple(p for g in second for p in g.passages)
-        merged = [replace(first[0], passages=first[0].passages + extra), *first[1:]]
-        return [merged], False
-    first_passages = [p for g in first for p in g.passages]
-    second_passages = [p for g in second for p in g.passages]
-    if (
-        answer_kind(first_text) == answer_kind(second_text)
-        and _comparable(_coverage(question, first_passages), _coverage(question, second_passages))
-        and max(p.dense for p in second_passages)
-        >= policy.conflict_relevance * max(p.dense for p in first_passages)
-    ):
-        return [first, second], True
-    return [first], False
+# --- values -------------------------------------------------------------------------------
 
 
-def _coverage(question: str, cited: list[Passage]) -> set[str]:
+def value_terms(question: str, value: str) -> frozenset[str]:
+    """The value, normalised: its terms (lower case, no punctuation, articles or other
+    stopwords, number words as digits) less the question's, which every answer may repeat."""
+    asked = set(terms(question))
+    own = frozenset(t for t in terms(value) if t not in asked)
+    return own or frozenset(terms(value))
+
+
+def gives(question: str, value: str, text: str) -> bool:
+    """Whether the text holds every term of the value."""
+    return value_terms(question, value) <= set(terms(text))
+
+
+def merge(question: str, candidates: Sequence[Candidate], policy: Policy) -> list[Side]:
+    """The candidates grouped by value, the first candidate's side first.
+
+    Equal values agree, and so do values whose terms are a subset of another's ("August
+    10" and "August 10, 1966"): the side keeps the fuller wording, never the shorter, with
+    both sources' citations. A candidate that disagrees with the first joins as a side of
+    its own only when it answers the same question; otherwise it is left out."""
+    if not candidates:
+        return []
+    anchor = candidates[0]
+    sides: list[Side] = []
+    for c in candidates:
+        if not c.grounded or (c is not anchor and not fits_question(question, c.value)):
+            continue
+        mine = value_terms(question, c.value)
+        for i, side in enumerate(sides):
+            theirs = value_terms(question, side.value)
+            if mine <= theirs or theirs <= mine:
+                sides[i] = _join(side, c, fuller=len(mine) > len(theirs))
+                break
+        else:
+            if c is anchor or same_question(question, anchor, c, policy):
+                sides.append(Side(c.grounded, _docs(c), c.accepted))
+    return sides
+
+
+def same_question(question: str, anchor: Candidate, other: Candidate, policy: Policy) -> bool:
+    """Whether a disagreeing answer answers what the first answers: a value of the same
+    kind (place, date, number), evidence about the same part of the question, and
+    evidence at least `conflict_relevance` as relevant.
+
+    "Same part" compares the question terms each source's evidence holds; at
+    `conflict_coverage` 1.0 one set must hold the other. Asked "When was the regiment
+    established in Kursk?", "established in May" and "deployed to Kursk in August" each
+    hold a part the other lacks: they answer different questions."""
+    a, b = anchor.passages, other.passages
+    return (
+        value_kind(anchor.value) == value_kind(other.value)
+        and _shared(_coverage(question, a), _coverage(question, b)) >= policy.conflict_coverage
+        and max(p.dense for p in b) >= policy.conflict_relevance * max(p.dense for p in a)
+    )
+
+
+# A year before 1900 ("1884") is a date as much as "1920" is; rag.qtypes reads only
+# 19xx and 20xx as years, which split "founded in 1884" from "founded in 1920".
+_EARLY_YEAR = re.compile(r"\b1[0-8]\d\d\b")
+
+
+def value_kind(value: str) -> str:
+    """The kind of value (rag.qtypes.answer_kind), with years before 1900 as dates."""
+    kind = answer_kind(value)
+    return "date" if kind == "number" and _EARLY_YEAR.search(value) else kind
+
+
+def _join(side: Side, c: Candidate, fuller: bool) -> Side:
+    """A side with an agreeing candidate added: the fuller wording's sentences first,
+    carrying the other's citations too."""
+    if fuller:
+        base, extra = c.grounded, tuple(p for g in side.grounded for p in g.passages)
+    else:
+        base, extra = side.grounded, c.passages
+    have = {p for g in base for p in g.passages}
+    added = tuple(dict.fromkeys(p for p in extra if p not in have))
+    grounded = (replace(base[0], passages=base[0].passages + added), *base[1:])
+    return Side(grounded, tuple(dict.fromkeys(side.docs + _docs(c))), side.accepted or c.accepted)
+
+
+def _docs(c: Candidate) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(p.doc for p in c.passages))
+
+
+def _shared(x: set[str], y: set[str]) -> float:
+    """The share of the smaller set that the other holds: 1.0 exactly when one holds the
+    other (an empty set is held by any)."""
+    if not x or not y:
+        return 1.0
+    return len(x & y) / min(len(x), len(y))
+
+
+def _coverage(question: str, cited: Sequence[Passage]) -> set[str]:
     """The question's content terms that the cited passages contain."""
     have = {t for p in cited for t in terms(p.text)}
     return {t for t in terms(question) if t in have}
 
 
-def _comparable(a: set[str], b: set[str]) -> bool:
-    return a <= b or b <= a
+# --- the documents: near-copies and titles ------------------------------------------------
+
+
+def overlap(a: str, b: str, n: int) -> float:
+    """The share of the smaller text's n-word shingles that the other text also has.
+
+    The smaller one, not the union (Jaccard): a planted copy may be a slice of the
+    original, and a slice is still a copy."""
+    x, y = _shingles(a, n), _shingles(b, n)
+    if not x or not y:
+        return 0.0
+    return len(x & y) / min(len(x), len(y))
+
+
+# A copy shows in its opening; reading no further bounds the cost (and the cache) for
+# book-length documents.
+_COPY_CHARS = 20_000
+
+
+@lru_cache(maxsize=64)
+def _shingles(text: str, n: int) -> frozenset[tuple[str, ...]]:
+    # Cached: one question compares each retrieved document with several others.
+    words = [w.lower() for w in WORD.findall(text[:_COPY_CHARS])]
+    if len(words) < n:
+        return frozenset({tuple(words)}) if words else frozenset()
+    return frozenset(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+
+
+def near_copy(a: str, b: str, policy: Policy) -> bool:
+    return overlap(a, b, policy.shingle_words) >= policy.near_copy
+
+
+def near_copies(
+    docs: Iterable[str], among: Iterable[str], text_of: TextOf, policy: Policy
+) -> list[str]:
+    """The documents of `among`, other than `docs`, that are near-copies of one of `docs`."""
+    mine = list(dict.fromkeys(docs))
+    return [
+        d
+        for d in dict.fromkeys(among)
+        if d not in mine and any(near_copy(text_of(d), text_of(m), policy) for m in mine)
+    ]
+
+
+# A title line, as encyclopedia pages open: the subject's name with an optional
+# qualifier in brackets or after a comma, then the text starting again with the name's
+# first word ("Kevin Lewis (footballer, born 1952) Kevin William Lewis (born ...",
+# "Pittsville, Maryland Pittsville is ...", "Supreme Electoral Tribunal (Honduras) The
+# Supreme ..."). The repeated word makes it a title rather than a first sentence; a name
+# made only of capitalised words, numbers and stopwords keeps "The ceremony was held ...
+# The ..." from passing for one.
+_TITLE = re.compile(
+    r"\s*(?:#+\s*)?(?P<name>(?P<first>[^\W_][^\s(),]*)[^\n(),]{0,70}?)\s*"
+    r"(?P<qualifier>\([^()\n]{1,60}\)|,\s+\S+(?:\s\S+){0,2}?)?\s+(?:The\s+)?(?P=first)\b"
+)
+# Name, qualifier and the repeated word fit well within this many characters.
+_TITLE_CHARS = 200
+
+
+def subject(text: str) -> str:
+    """The title the document opens with, or "" when it opens with running text."""
+    m = _TITLE.match(text[:_TITLE_CHARS])
+    if not m or not m.group("first")[0].isupper():
+        return ""
+    if not all(_title_word(w) for w in m.group("name").split()):
+        return ""
+    return " ".join(
+        text[
+            m.start("name") : m.end("qualifier") if m.group("qualifier") else m.end("name")
+        ].split()
+    )
+
+
+def _title_word(word: str) -> bool:
+    """Titles are capitalised; numbers ("Act 1882") and small words ("of") may stand in them."""
+    return word[0].isupper() or word[0].isdigit() or word.lower() in STOPWORDS
+
+
+def judge(sides: Sequence[Side], text_of: TextOf, policy: Policy) -> tuple[list[Side], str]:
+    """The sides to show, each marked disputed or not and with its subject, and the kind
+    of answer they make (rag.records ANSWER, CONFLICT or AMBIGUOUS).
+
+    A side is disputed when every document giving it is a near-copy of a document giving
+    another value: one of the two is a planted copy, and code cannot tell which. Shown are
+    the sides some accepted source gives, and beside any disputed one the sides it is a
+    copy of, so a planted value is never stated on its own."""
+    copies = {
+        frozenset((a, b))
+        for s, t in combinations(sides, 2)
+        for a in s.docs
+        for b in t.docs
+        if a != b and near_copy(text_of(a), text_of(b), policy)
+    }
+
+    def copied(docs: Iterable[str], of: Iterable[str]) -> bool:
+        return any(frozenset((a, b)) in copies for a in docs for b in of)
+
+    def disputed(i: int) -> bool:
+        others = [d for j, t in enumerate(sides) if j != i for d in t.docs]
+        return bool(sides[i].docs) and all(copied([d], others) for d in sides[i].docs)
+
+    def titled(s: Side) -> str:
+        return next((t for t in (subject(text_of(d)) for d in s.docs) if t), "")
+
+    marked = [replace(s, disputed=disputed(i), subject=titled(s)) for i, s in enumerate(sides)]
+    keep = {i for i, s in enumerate(marked) if s.accepted}
+    for i in list(keep):
+        if marked[i].disputed:
+            keep |= {j for j, t in enumerate(sides) if j != i and copied(sides[i].docs, t.docs)}
+    shown = [s for i, s in enumerate(marked) if i in keep]
+    return shown, kind(shown)
+
+
+def kind(shown: Sequence[Side]) -> str:
+    """One side is an answer. Several are a conflict, unless none is disputed and each
+    side's documents carry a title of its own: then they answer for different subjects
+    that share a name. Sides without titles cannot be told apart by the documents, so
+    they stay "the sources differ", which claims no more than that."""
+    if len(shown) <= 1:
+        return ANSWER
+    if any(s.disputed for s in shown):
+        return CONFLICT
+    keys = [tuple(terms(s.subject)) for s in shown]
+    if all(keys) and len(set(keys)) == len(keys):
+        return AMBIGUOUS
+    return CONFLICT

@@ -34,6 +34,28 @@ class Policy:
     # document's answer is relevant enough to stand beside the first as a conflict.
     conflict_top: int = 3
     conflict_relevance: float = 0.8
+    # A disagreeing answer is a side only when its evidence speaks to the same part of the
+    # question as the first answer's: of the question terms the smaller evidence holds,
+    # at least this share must be in the other's too. 1.0 (one holds the other) keeps a
+    # neighbouring topic out on the seed corpus; on RAMDocs, sources about different
+    # subjects word the question differently ("Jimmy Ryan" against "Ryan ... born"), so
+    # fit it there against the seed suite's false conflicts.
+    conflict_coverage: float = 1.0
+    # At most this many sides (values) are shown, so at most `max_sides - 1` other
+    # documents are asked: each costs one more model call (~1 s on 2 cores). 2 is the
+    # behaviour before any-number-of-sides (one extra document); RAMDocs questions often
+    # have three right answers, so fit it there against latency.
+    max_sides: int = 2
+    # Two documents are near-copies when this share of the smaller one's word shingles
+    # (runs of `shingle_words` words) also occur in the other. A near-copy that gives a
+    # different value is the signature of a planted claim (RAMDocs' misinfo documents are
+    # copies of real ones with the answer changed). On RAMDocs a, 61 of the 119 misinfo
+    # documents reach 0.5 with a real document of their question (66 reach 0.3), and 3
+    # of the 891 pairs of real documents with different answers do; fit it there.
+    near_copy: float = 0.5
+    # Five words in a row are rarely shared by chance, but survive a changed value in a
+    # sentence of normal length.
+    shingle_words: int = 5
     # Refuse an answer that is not the kind of thing the question asks for (a name, a
     # count, a date). The calibrated policy reads this as one signal among others instead.
     type_veto: bool = True

@@ -121,6 +121,12 @@ class Statement:
     text: str
     citations: tuple[Citation, ...]
     docs: tuple[str, ...] = ()
+    # Every document giving this value is a near-copy of one giving another value: the
+    # signature of a planted claim, so it is never stated on its own (rag.conflicts).
+    disputed: bool = False
+    # The subject its documents are titled with ("Kevin Lewis (footballer, born 1940)"),
+    # when their text opens with a title; tells apart subjects that share a name.
+    subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,10 +136,12 @@ class Timings:
     total_s: float = 0.0
 
 
-# Answer kinds: one answer, a refusal, or sources that give different answers.
+# Answer kinds: one answer, a refusal, sources that give different answers, or sources
+# that answer for different subjects sharing one name (told apart by their titles).
 ANSWER = "answer"
 REFUSAL = "refusal"
 CONFLICT = "conflict"
+AMBIGUOUS = "ambiguous"
 
 
 @dataclass(frozen=True)
@@ -168,7 +176,8 @@ class Answer:
 
     @property
     def conflict(self) -> bool:
-        return self.kind == CONFLICT
+        """Whether the answer shows more than one side (of either kind)."""
+        return self.kind in (CONFLICT, AMBIGUOUS)
 
     def to_json(self) -> dict[str, object]:
         """The `ask --json` contract; fields are only ever added, never removed."""
@@ -191,6 +200,8 @@ class Answer:
                     "text": s.text,
                     "citations": [index[c] for c in s.citations],
                     "docs": list(s.docs),
+                    "disputed": s.disputed,
+                    "subject": s.subject,
                 }
                 for s in self.statements
             ],

@@ -79,7 +79,7 @@ def test_conflicting_documents_are_both_cited(settings: Settings) -> None:
     assert {c.doc for c in answer.citations} == {"a.txt", "b.md"}
     sides = {s.docs: s.text for s in answer.statements}
     assert sides == {("a.txt",): "Kigye Airport", ("b.md",): "Pyongyang"}
-    assert answer.text.startswith("The sources differ.")
+    assert answer.text == "The sources differ: Kigye Airport [1]; Pyongyang [2]."
     assert_spans_hold(answer, settings.corpus)
 
 
@@ -88,6 +88,35 @@ def test_agreeing_documents_add_citations_not_a_conflict(settings: Settings, cor
     answer = make(settings, find("Kigye Airport")).ask("Where was the ceremony held?")
     assert not answer.conflict
     assert {c.doc for c in answer.citations} == {"a.txt", "b.md"}
+
+
+def test_each_side_of_a_conflict_is_one_statement_in_the_json(settings: Settings) -> None:
+    """The JSON contract only adds: each side says whether it is disputed and its subject."""
+
+    def script(shown: list[tuple[int, str]], question: str) -> tuple[str, list[int]]:
+        texts = " ".join(text for _, text in shown)
+        return find("Kigye Airport" if "Kigye" in texts else "Pyongyang")(shown, question)
+
+    answer = make(settings, script).ask("Where was the ceremony held?")
+    out = answer.to_json()
+    assert out["conflict"] is True and out["kind"] == "conflict"
+    assert out["statements"] == [
+        {
+            "text": "Kigye Airport",
+            "citations": [0],
+            "docs": ["a.txt"],
+            "disputed": False,
+            "subject": "",
+        },
+        {"text": "Pyongyang", "citations": [1], "docs": ["b.md"], "disputed": False, "subject": ""},
+    ]
+    assert answer.model_calls == 2
+
+
+def test_a_single_document_corpus_asks_the_model_once(settings: Settings, corpus: Path) -> None:
+    (corpus / "b.md").unlink()
+    answer = make(settings, find("Kigye Airport")).ask("Where was the ceremony held?")
+    assert answer.kind == "answer" and answer.model_calls == 1
 
 
 def test_changed_corpus_is_rebuilt_and_said(settings: Settings, corpus: Path) -> None:

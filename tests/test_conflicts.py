@@ -1,0 +1,587 @@
+"""Every side, cited: which documents are asked, how their answers are normalised and
+merged into sides, and how the kind of disagreement is read from the documents; on small
+hand-made passages, then end to end through OpenIndex with a scripted fake model."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rag import conflicts, render
+from rag.conflicts import Candidate, Side
+from rag.index import OpenIndex
+from rag.policy import RULES
+from rag.records import AMBIGUOUS, ANSWER, CONFLICT, Answer, Citation, Grounded, Passage
+from rag.settings import Settings, load_settings
+from tests.fakes import HashEmbedder, Script, ScriptedGenerator
+
+# --- hand-made documents -------------------------------------------------------------------
+
+ORIGINAL = (
+    "Talk Show is the first and only album by the R&B singer Shae Jones, released on "
+    "January 26, 1999 through Uptown Records. The album peaked at number 42 on the chart."
+)
+# A planted copy: the original with the answer changed.
+PLANTED = ORIGINAL.replace("Shae Jones", "Beyoncé")
+# The original's answer again, in other words: it corroborates, it is no copy.
+CORROBORATING = "Uptown Records put out Shae Jones and her single record Talk Show in 1999."
+TITLED_1940 = (
+    "Kevin Lewis (footballer, born 1940) Kevin Lewis (born 19 September 1940 in Ellesmere "
+    "Port) is an English former professional footballer who played as a winger."
+)
+TITLED_1952 = (
+    "Kevin Lewis (footballer, born 1952) Kevin William Lewis (born 25 September 1952) was "
+    "an English footballer who played for Crewe Alexandra and Stoke City."
+)
+UNTITLED_1970 = "Lewis made his debut as a substitute at Millwall, aged 17; he was born in 1970."
+# The same subject, by its title, in other words: a different claim, not a copy.
+TITLED_1941 = (
+    "Kevin Lewis (footballer, born 1940) Kevin Lewis, a winger from Ellesmere Port, first "
+    "signed for Sheffield United; one club register gives 1941 as his year of birth."
+)
+TEXTS = {
+    "original.txt": ORIGINAL,
+    "planted.txt": PLANTED,
+    "corroborating.txt": CORROBORATING,
+    "lewis1940.txt": TITLED_1940,
+    "lewis1952.txt": TITLED_1952,
+    "lewis1970.txt": UNTITLED_1970,
+    "lewis1941.txt": TITLED_1941,
+}
+
+
+def passage(doc: str, text: str, dense: float = 0.9, number: int = 1) -> Passage:
+    return Passage(number, doc, 0, len(text), text, dense)
+
+
+def candidate(value: str, *passages: Passage, accepted: bool = True) -> Candidate:
+    return Candidate((Grounded(value, passages),), accepted)
+
+
+def side(value: str, *docs: str, accepted: bool = True) -> Side:
+    """A side stating `value`, cited to one passage of each of `docs`."""
+    cited = tuple(passage(d, _text(d), number=n + 1) for n, d in enumerate(docs))
+    return Side((Grounded(value, cited),), docs, accepted)
+
+
+def _text(doc: str) -> str:
+    """The hand-made document, or, for a name not among them, a text no other shares."""
+    return TEXTS.get(doc, f"Nothing here but {doc} and its own words.")
+
+
+# --- normalising values ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "a", "b"),
+    [
+        ("Who made it?", "The Beatles", "Beatles"),
+        ("Who made it?", "the Go-Go's", "The Go Go"),
+        ("How many died?", "nine", "9"),
+        ("How many were sent?", "1,000 troops", "1000 troops."),
+        # The question's own words are not part of the value.
+        ("When was Kevin Lewis born?", "Kevin Lewis was born in 1940", "1940"),
+    ],
+)
+def test_equal_values_normalise_alike(question: str, a: str, b: str) -> None:
+    assert conflicts.value_terms(question, a) == conflicts.value_terms(question, b)
+
+
+@pytest.mark.parametrize(
+    ("question", "a", "b"),
+    [
+        ("When was it founded?", "1989", "1981"),
+        ("Who made it?", "North Korea", "South Korea"),
+    ],
+)
+def test_different_values_stay_apart(question: str, a: str, b: str) -> None:
+    assert conflicts.value_terms(question, a) != conflicts.value_terms(question, b)
+
+
+# --- merging candidates into sides -----------------------------------------------------------
+
+A = passage("a.txt", "The party was founded on August 10 in Pristina.", 0.9)
+A_FULL = passage("a.txt", "The party was founded on August 10, 1966, in Pristina.", 0.9)
+B_FULL = passage("b.txt", "It was founded on August 10, 1966, by students.", 0.85)
+B_SHORT = passage("b.txt", "Students founded it on August 10.", 0.85)
+C_1981 = passage("c.txt", "The other party of that name was founded in 1981.", 0.88)
+D_1975 = passage("d.txt", "A chess club called the same was founded in 1975.", 0.8)
+FAR = passage("e.txt", "A party of that name was founded in 1990 somewhere.", 0.5)
+PLACE = passage("f.txt", "The party was founded in Pristina.", 0.9)
+KURSK = passage("g.txt", "The regiment was deployed to Kursk in early August.", 0.9)
+MAY = passage("h.txt", "The regiment was established in May.", 0.9)
+
+MERGES = [
+    (
+        "a shortened form agrees and the side keeps the full value",
+        "When was the party founded?",
+        [candidate("August 10", A), candidate("August 10, 1966", B_FULL)],
+        [("August 10, 1966", ("a.txt", "b.txt"), {A, B_FULL})],
+    ),
+    (
+        "the full form first, then the shortened one: still the full value",
+        "When was the party founded?",
+        [candidate("August 10, 1966", A_FULL), candidate("August 10", B_SHORT)],
+        [("August 10, 1966", ("a.txt", "b.txt"), {A_FULL, B_SHORT})],
+    ),
+    (
+        "a three-way split, the first answer's side first",
+        "When was the party founded?",
+        [candidate("1966", A_FULL), candidate("1981", C_1981), candidate("1975", D_1975)],
+        [
+            ("1966", ("a.txt",), {A_FULL}),
+            ("1981", ("c.txt",), {C_1981}),
+            ("1975", ("d.txt",), {D_1975}),
+        ],
+    ),
+    (
+        "three sources, two agreeing: two sides, the agreeing documents grouped",
+        "When was the party founded?",
+        [candidate("1981", C_1981), candidate("1966", A_FULL), candidate("the year 1981", D_1975)],
+        [("the year 1981", ("c.txt", "d.txt"), {C_1981, D_1975}), ("1966", ("a.txt",), {A_FULL})],
+    ),
+    (
+        "a different kind of value (a place against a date) is left out",
+        "When was the party founded?",
+        [candidate("August 10, 1966", A_FULL), candidate("Pristina", PLACE)],
+        [("August 10, 1966", ("a.txt",), {A_FULL})],
+    ),
+    (
+        "evidence far less relevant than the first's is left out",
+        "When was the party founded?",
+        [candidate("1966", A_FULL), candidate("1990", FAR)],
+        [("1966", ("a.txt",), {A_FULL})],
+    ),
+    (
+        "a neighbouring topic (deployed, not established) is left out",
+        "When was the regiment established in Kursk?",
+        [candidate("May", MAY), candidate("early August", KURSK)],
+        [("May", ("h.txt",), {MAY})],
+    ),
+    (
+        "an answer that does not fit the question is left out",
+        "How many troops were sent?",
+        [candidate("1,000", passage("a.txt", "1,000 troops were sent.")), candidate("many", A)],
+        [("1,000", ("a.txt",), None)],
+    ),
+    (
+        "a year before 1900 is a date like any other",
+        "When was the church founded?",
+        [
+            candidate("1884", passage("a.txt", "The church was founded in 1884.")),
+            candidate("1920", passage("b.txt", "The church was founded in 1920.")),
+        ],
+        [("1884", ("a.txt",), None), ("1920", ("b.txt",), None)],
+    ),
+    (
+        "an ungrounded candidate says nothing",
+        "When was the party founded?",
+        [candidate("1966", A_FULL), Candidate((), True)],
+        [("1966", ("a.txt",), {A_FULL})],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "candidates", "expected"), [m[1:] for m in MERGES], ids=[m[0] for m in MERGES]
+)
+def test_merge(
+    question: str,
+    candidates: list[Candidate],
+    expected: list[tuple[str, tuple[str, ...], set[Passage] | None]],
+) -> None:
+    sides = conflicts.merge(question, candidates, RULES)
+    assert [(s.value, s.docs) for s in sides] == [(v, d) for v, d, _ in expected]
+    for s, (_, _, cited) in zip(sides, expected, strict=True):
+        if cited is not None:
+            assert {p for g in s.grounded for p in g.passages} == cited
+
+
+@pytest.mark.parametrize(("coverage", "sides"), [(1.0, 1), (0.5, 2), (0.0, 2)])
+def test_how_much_of_the_question_the_evidence_must_share(coverage: float, sides: int) -> None:
+    """Sources about two people word a question differently: one cites "Ryan ... born",
+    the other "Jimmy Ryan"; `conflict_coverage` says how alike that must be."""
+    born = passage("a.txt", "Ryan was born in 1975 in Dublin.")
+    named = passage("b.txt", "Jimmy Ryan, the trumpeter, dates from 1911.")
+    merged = conflicts.merge(
+        "When was Jimmy Ryan born?",
+        [candidate("1975", born), candidate("1911", named)],
+        replace(RULES, conflict_coverage=coverage),
+    )
+    assert len(merged) == sides
+
+
+def test_a_rejected_candidate_makes_no_side_shown_but_still_merges() -> None:
+    sides = conflicts.merge(
+        "When was the party founded?",
+        [candidate("1966", A_FULL), candidate("1981", C_1981, accepted=False)],
+        RULES,
+    )
+    assert [(s.value, s.accepted) for s in sides] == [("1966", True), ("1981", False)]
+    shown, kind = conflicts.judge(sides, _text, RULES)
+    assert [s.value for s in shown] == ["1966"] and kind == ANSWER
+
+
+# --- the documents: near-copies and titles ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "low", "high"),
+    [
+        (ORIGINAL, ORIGINAL, 1.0, 1.0),
+        (ORIGINAL, PLANTED, 0.6, 0.9),
+        # A slice of a document is still a copy of it.
+        (ORIGINAL, ORIGINAL[:80], 1.0, 1.0),
+        (ORIGINAL, CORROBORATING, 0.0, 0.0),
+        (TITLED_1940, TITLED_1952, 0.0, 0.2),
+        ("", ORIGINAL, 0.0, 0.0),
+    ],
+)
+def test_overlap_of_shingles(a: str, b: str, low: float, high: float) -> None:
+    assert low <= conflicts.overlap(a, b, RULES.shingle_words) <= high
+
+
+def test_near_copies_are_found_among_other_documents() -> None:
+    found = conflicts.near_copies(["original.txt"], list(TEXTS), _text, RULES)
+    assert found == ["planted.txt"]
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        (TITLED_1940, "Kevin Lewis (footballer, born 1940)"),
+        ("Pittsville, Maryland Pittsville is a town in Wicomico County.", "Pittsville, Maryland"),
+        (
+            "Supreme Electoral Tribunal (Honduras) The Supreme Electoral Tribunal is ...",
+            "Supreme Electoral Tribunal (Honduras)",
+        ),
+        ("# Talk Show (album)\n\nTalk Show is the first album.", "Talk Show (album)"),
+        ("George Short House The George Short House is a historic house.", "George Short House"),
+        # Running text, not a title.
+        (ORIGINAL, ""),
+        ("The ceremony was held at Kigye Airport on December 12th.", ""),
+        ("Ognissanti, Florence The chiesa di San Salvatore di Ognissanti is a church.", ""),
+        ("or older. The average household size was 2.42.", ""),
+    ],
+)
+def test_subject_is_the_title_a_document_opens_with(text: str, title: str) -> None:
+    assert conflicts.subject(text) == title
+
+
+JUDGED = [
+    (
+        "a planted copy against its original alone: both disputed, both shown",
+        [side("Shae Jones", "original.txt"), side("Beyoncé", "planted.txt")],
+        [("Shae Jones", True), ("Beyoncé", True)],
+        CONFLICT,
+    ),
+    (
+        "an original with independent support is not disputed; its copy is",
+        [side("Shae Jones", "original.txt", "corroborating.txt"), side("Beyoncé", "planted.txt")],
+        [("Shae Jones", False), ("Beyoncé", True)],
+        CONFLICT,
+    ),
+    (
+        "a planted value that passed alone is shown only beside the original's",
+        [side("Beyoncé", "planted.txt"), side("Shae Jones", "original.txt", accepted=False)],
+        [("Beyoncé", True), ("Shae Jones", True)],
+        CONFLICT,
+    ),
+    (
+        "a corroborated original that passed alone stands alone",
+        [
+            side("Shae Jones", "original.txt", "corroborating.txt"),
+            side("Beyoncé", "planted.txt", accepted=False),
+        ],
+        [("Shae Jones", False)],
+        ANSWER,
+    ),
+    (
+        "titled documents about different subjects: subjects that share a name",
+        [side("19 September 1940", "lewis1940.txt"), side("25 September 1952", "lewis1952.txt")],
+        [("19 September 1940", False), ("25 September 1952", False)],
+        AMBIGUOUS,
+    ),
+    (
+        "a side without a title cannot be told apart by its document: the sources differ",
+        [
+            side("19 September 1940", "lewis1940.txt"),
+            side("25 September 1952", "lewis1952.txt"),
+            side("1970", "lewis1970.txt"),
+        ],
+        [("19 September 1940", False), ("25 September 1952", False), ("1970", False)],
+        CONFLICT,
+    ),
+    (
+        "one title on both sides: the same subject, different claims",
+        [side("19 September 1940", "lewis1940.txt"), side("1941", "lewis1941.txt")],
+        [("19 September 1940", False), ("1941", False)],
+        CONFLICT,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("sides", "expected", "kind"), [j[1:] for j in JUDGED], ids=[j[0] for j in JUDGED]
+)
+def test_judge(sides: list[Side], expected: list[tuple[str, bool]], kind: str) -> None:
+    shown, got = conflicts.judge(sides, _text, RULES)
+    assert [(s.value, s.disputed) for s in shown] == expected
+    assert got == kind
+
+
+def test_a_disputed_value_is_never_shown_alone() -> None:
+    """Whatever passed the decision, a disputed side is shown beside another side."""
+    for planted_ok in (True, False):
+        for original_ok in (True, False):
+            sides = [
+                side("Beyoncé", "planted.txt", accepted=planted_ok),
+                side("Shae Jones", "original.txt", accepted=original_ok),
+            ]
+            shown, kind = conflicts.judge(sides, _text, RULES)
+            if any(s.disputed for s in shown):
+                assert len(shown) >= 2 and kind == CONFLICT
+
+
+def test_subjects_label_the_sides_of_an_ambiguous_answer() -> None:
+    sides = [side("19 September 1940", "lewis1940.txt"), side("25 September 1952", "lewis1952.txt")]
+    shown, _ = conflicts.judge(sides, _text, RULES)
+    assert [s.subject for s in shown] == [
+        "Kevin Lewis (footballer, born 1940)",
+        "Kevin Lewis (footballer, born 1952)",
+    ]
+
+
+# --- which documents are asked ---------------------------------------------------------------
+
+
+def shown_passages(*docs_and_scores: tuple[str, float]) -> list[Passage]:
+    return [passage(d, f"text {n}", s, n + 1) for n, (d, s) in enumerate(docs_and_scores)]
+
+
+@pytest.mark.parametrize(
+    ("max_sides", "cited", "expected"),
+    [
+        (2, {"a"}, ["b"]),
+        (3, {"a"}, ["b", "c"]),
+        (4, {"a"}, ["b", "c"]),  # "d" is not among the top 3 passages
+        (1, {"a"}, []),
+        (3, {"a", "b"}, ["c"]),
+    ],
+)
+def test_other_documents(max_sides: int, cited: set[str], expected: list[str]) -> None:
+    shown = shown_passages(("a", 0.9), ("b", 0.85), ("b", 0.8), ("d", 0.9))
+    shown[2] = replace(shown[2], doc="c")
+    policy = replace(RULES, max_sides=max_sides)
+    assert conflicts.other_documents(shown, cited, policy) == expected
+
+
+def test_a_document_not_relevant_enough_is_not_asked() -> None:
+    shown = shown_passages(("a", 0.9), ("b", 0.5), ("c", 0.85))
+    assert conflicts.other_documents(shown, {"a"}, replace(RULES, max_sides=5)) == ["c"]
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+def cite(p: Passage) -> Citation:
+    return Citation(p.doc, p.start, p.end, p.text)
+
+
+RENDERED = [
+    (
+        "one side: the plain answer",
+        [side("1966", "a.txt")],
+        ANSWER,
+        "1966 [1].",
+    ),
+    (
+        "agreeing documents grouped on one side",
+        [side("1981", "c.txt", "d.txt"), side("1966", "a.txt")],
+        CONFLICT,
+        "The sources differ: 1981 [1][2]; 1966 [3].",
+    ),
+    (
+        "a disputed value is marked",
+        [side("Shae Jones", "original.txt", "corroborating.txt"), side("Beyoncé", "planted.txt")],
+        CONFLICT,
+        "The sources differ: Shae Jones [1][2]; Beyoncé (disputed) [3].",
+    ),
+    (
+        "subjects that share a name, each with its title",
+        [
+            replace(side("19 September 1940", "x.txt"), subject="Kevin Lewis (1940)"),
+            replace(side("25 September 1952", "y.txt"), subject="Kevin Lewis (1952)"),
+            replace(side("1970", "z.txt"), subject="Kevin Lewis (1970)"),
+        ],
+        AMBIGUOUS,
+        "Three subjects share this name. Kevin Lewis (1940): 19 September 1940 [1]; "
+        "Kevin Lewis (1952): 25 September 1952 [2]; Kevin Lewis (1970): 1970 [3].",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("sides", "kind", "text"), [r[1:] for r in RENDERED], ids=[r[0] for r in RENDERED]
+)
+def test_render(sides: list[Side], kind: str, text: str) -> None:
+    marked = [replace(s, disputed=s.value == "Beyoncé") for s in sides]
+    stated = render.statements(marked, cite)
+    assert render.text(stated, kind) == text
+    assert [s.docs for s in stated] == [s.docs for s in marked]
+
+
+def test_statements_carry_the_side_to_json() -> None:
+    sides = [
+        side("Shae Jones", "original.txt"),
+        replace(side("Beyoncé", "planted.txt"), disputed=True),
+    ]
+    stated = render.statements(sides, cite)
+    answer = Answer("q", CONFLICT, stated, citations=render.citations(stated))
+    out = json.loads(json.dumps(answer.to_json()))
+    assert [(s["text"], s["disputed"], s["docs"]) for s in out["statements"]] == [
+        ("Shae Jones", False, ["original.txt"]),
+        ("Beyoncé", True, ["planted.txt"]),
+    ]
+    assert out["conflict"] is True and out["kind"] == "conflict"
+    assert Answer("q", AMBIGUOUS, stated).conflict
+
+
+# --- end to end through OpenIndex -------------------------------------------------------------
+
+
+def open_corpus(
+    tmp_path: Path, docs: dict[str, str], script: Script, **policy: object
+) -> OpenIndex:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name, text in docs.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    settings: Settings = load_settings(
+        corpus=folder,
+        index=tmp_path / "index",
+        min_similarity=0.05,
+        model_cache=tmp_path / "m",
+        **policy,
+    )
+    emb = HashEmbedder()
+    return OpenIndex(
+        settings,
+        embedder=emb,
+        index_embedder=emb,
+        generator=ScriptedGenerator(script),
+        log=lambda m: None,
+    )
+
+
+def first_match(pattern: str) -> Script:
+    """A fake model that answers with what `pattern` finds in the best passage it is shown,
+    citing that passage: asked with one document's passages, it answers for that document."""
+
+    def script(shown: list[tuple[int, str]], question: str) -> tuple[str, list[int]]:
+        for number, text in shown:
+            m = re.search(pattern, text)
+            if m:
+                return m.group(), [number]
+        return "unknown", [1]
+
+    return script
+
+
+def spans_hold(answer: Answer, folder: Path) -> bool:
+    return all(
+        (folder / c.doc).read_text(encoding="utf-8")[c.start : c.end] == c.quote
+        for c in answer.citations
+    )
+
+
+YEAR = r"\b19\d\d\b"
+PARTIES = {
+    "kosovo.txt": "The PMK was founded in 1989 by students in Pristina.",
+    "tamil.txt": "Founded in 1981, the PMK is a party of Tamil Nadu.",
+    "chess.txt": "The PMK chess club in Lyon was founded during 1975.",
+    "noise.txt": "Lyon is a city in France with many museums and bridges.",
+}
+
+
+def test_three_documents_three_sides(tmp_path: Path) -> None:
+    opened = open_corpus(tmp_path, PARTIES, first_match(YEAR), max_sides=3, conflict_relevance=0.5)
+    answer = opened.ask("When was the PMK founded?")
+    assert answer.kind == CONFLICT and answer.conflict
+    assert {(s.docs, s.text) for s in answer.statements} == {
+        (("kosovo.txt",), "1989"),
+        (("tamil.txt",), "1981"),
+        (("chess.txt",), "1975"),
+    }
+    assert answer.model_calls == 3
+    assert answer.text.startswith("The sources differ: ")
+    assert spans_hold(answer, tmp_path / "corpus")
+
+
+def test_the_default_still_asks_one_other_document(tmp_path: Path) -> None:
+    opened = open_corpus(tmp_path, PARTIES, first_match(YEAR), conflict_relevance=0.5)
+    answer = opened.ask("When was the PMK founded?")
+    assert len(answer.statements) == 2 and answer.model_calls == 2
+
+
+def test_titled_documents_are_subjects_that_share_a_name(tmp_path: Path) -> None:
+    docs = {
+        "kosovo.txt": "PMK (Kosovo) PMK was a party founded in 1989 by students in Pristina.",
+        "tamil.txt": "PMK (India) PMK is a party founded in 1981 in Tamil Nadu.",
+        "noise.txt": PARTIES["noise.txt"],
+    }
+    opened = open_corpus(tmp_path, docs, first_match(YEAR), conflict_relevance=0.5)
+    answer = opened.ask("When was the PMK founded?")
+    assert answer.kind == AMBIGUOUS and answer.conflict
+    assert {(s.subject, s.text) for s in answer.statements} == {
+        ("PMK (Kosovo)", "1989"),
+        ("PMK (India)", "1981"),
+    }
+    assert answer.text.startswith("Two subjects share this name. PMK (")
+
+
+def talk_show(shown: list[tuple[int, str]], question: str) -> tuple[str, list[int]]:
+    """Answers with the singer named in the best passage."""
+    return first_match(r"Shae Jones|Beyoncé")(shown, question)
+
+
+def test_a_planted_copy_is_surfaced_beside_the_original(tmp_path: Path) -> None:
+    """No other document is asked (max_sides 1), yet the near-copy of the cited document
+    is: whichever of the two the first answer cites, both values are shown, disputed."""
+    docs = {"original.txt": ORIGINAL, "planted.txt": PLANTED, "noise.txt": PARTIES["noise.txt"]}
+    opened = open_corpus(tmp_path, docs, talk_show, max_sides=1)
+    answer = opened.ask("Who is the artist of the album Talk Show?")
+    assert answer.kind == CONFLICT and answer.model_calls == 2
+    assert {(s.docs, s.text, s.disputed) for s in answer.statements} == {
+        (("original.txt",), "Shae Jones", True),
+        (("planted.txt",), "Beyoncé", True),
+    }
+    assert "(disputed)" in answer.text
+    assert spans_hold(answer, tmp_path / "corpus")
+
+
+def test_a_corroborated_original_stands_and_its_copy_is_disputed(tmp_path: Path) -> None:
+    docs = {"original.txt": ORIGINAL, "planted.txt": PLANTED, "corroborating.txt": CORROBORATING}
+    opened = open_corpus(
+        tmp_path, docs, talk_show, max_sides=3, conflict_top=6, conflict_relevance=0.3
+    )
+    answer = opened.ask("Who is the artist of the album Talk Show?")
+    assert answer.kind == CONFLICT
+    by_value = {s.text: s for s in answer.statements}
+    assert set(by_value) == {"Shae Jones", "Beyoncé"}
+    assert set(by_value["Shae Jones"].docs) == {"original.txt", "corroborating.txt"}
+    assert not by_value["Shae Jones"].disputed
+    assert by_value["Beyoncé"].docs == ("planted.txt",) and by_value["Beyoncé"].disputed
+
+
+def test_a_copy_that_holds_the_answer_is_not_asked(tmp_path: Path) -> None:
+    """A near-copy that already states the value would only agree: no model call."""
+    copy = ORIGINAL.replace("peaked at number 42", "reached number 42")
+    docs = {"original.txt": ORIGINAL, "copy.txt": copy}
+    opened = open_corpus(tmp_path, docs, talk_show, max_sides=1)
+    answer = opened.ask("Who is the artist of the album Talk Show?")
+    assert answer.kind == ANSWER and answer.model_calls == 1
