@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rag.errors import InputError
+from rag.text import strip_markers
 
 # The folder beside the repository that holds squad2/ and ramdocs/ (see their READMEs).
 DEFAULT_ROOT = (Path(__file__).resolve().parents[1] / "../shared/external").resolve()
 
 # Markers like "[1]" or "[1, 2]" can sit between an answer and its punctuation ("May [1].").
-_MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 # Digits with thousands separators or a decimal part: "3,171", "42.7", "1989".
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -44,11 +44,6 @@ def normalize(text: str) -> str:
     """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces."""
     text = "".join(ch for ch in text.lower() if not _is_punctuation(ch))
     return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def strip_markers(text: str) -> str:
-    """The text without citation markers such as [1] or [1, 2]."""
-    return _MARKERS.sub("", text).strip()
 
 
 def exact_match(prediction: str, golds: Sequence[str]) -> float:
@@ -110,7 +105,7 @@ def claims(answer: Answer) -> list[Claim]:
     cites = answer.get("citations") or []
     statements = answer.get("statements") or []
     if not statements:
-        text = strip_markers(str(answer.get("answer", "")))
+        text = strip_markers(str(answer.get("answer", ""))).strip()
         return [Claim(text, frozenset(c["doc"] for c in cites))] if text else []
     return [
         Claim(

@@ -26,7 +26,6 @@ from rag.external import (
     occurs,
     sample,
     states,
-    strip_markers,
     token_f1,
 )
 from rag.external_ramdocs import (
@@ -44,6 +43,7 @@ from rag.external_squad import (
     score_squad,
     summarize_squad,
 )
+from rag.text import strip_markers
 
 # --- text ------------------------------------------------------------------------------
 
