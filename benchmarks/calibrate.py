@@ -9,6 +9,14 @@
     .venv/bin/python benchmarks/calibrate.py fit reports/calibration/seeds.jsonl \\
         reports/external/squad2-a-*/results.jsonl reports/external/squad2-b-*/results.jsonl
 
+    # 3. report on a corpus never fitted on: the rules, the calibrated score, and the
+    #    risk-coverage table, applied to the recorded answers of that corpus
+    .venv/bin/python benchmarks/calibrate.py report reports/external/squad2-c-*/results.jsonl
+
+The decision is a pure function of the recorded signals, so applying a policy to recorded
+answers gives what the product answers under it (rows refused by the recording policy stay
+refused; an answer the policy refuses becomes a refusal, scored as one).
+
 The score is a logistic regression over standardised signals, fitted by Newton's method
 with a small L2 penalty. The operating point (min_confidence) is the threshold that
 maximises the SQuAD2-style utility on the fitting data: an answer earns its F1 (0 when
@@ -140,6 +148,72 @@ def fit(paths: list[Path], out: Path) -> dict[str, Any]:
     return result
 
 
+def _squad_scores(path: Path) -> list[tuple[dict[str, float], Any]]:
+    """(signals, SquadScore) of each recorded SQuAD question."""
+    from rag.external_squad import SquadScore
+
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            data = json.loads(line)
+            fields = {k: v for k, v in data["score"].items() if k not in ("correct", "squad2_f1")}
+            fields["span_chars"] = tuple(fields["span_chars"])
+            out.append((data["answer"].get("signals") or {}, SquadScore(**fields)))
+    return out
+
+
+def _refuse(score: Any) -> Any:
+    """The score of the same question had it been refused."""
+    return replace(
+        score,
+        refused=True,
+        conflict=False,
+        em=0.0,
+        f1=0.0,
+        contained=False,
+        cited_gold=False,
+        n_citations=0,
+        valid_citations=0,
+        span_chars=(),
+        confidence=None,
+    )
+
+
+def report(path: Path, calibration: Path) -> dict[str, Any]:
+    """Rows for the recording policy, the hand-set rules and the calibrated score on one
+    recorded corpus, and the risk-coverage table of the calibrated score."""
+    from rag.decide import accept, confidence
+    from rag.external_squad import risk_coverage, summarize_squad
+    from rag.policy import calibrated
+
+    recorded = _squad_scores(path)
+    fitted = calibrated(calibration)
+    rows: dict[str, dict[str, float]] = {}
+    for name, policy in (
+        ("answer when grounded", None),
+        ("rules-v1", RULES),
+        (fitted.name, fitted),
+    ):
+        scores = []
+        for sig, score in recorded:
+            keep = not score.refused and (
+                policy is None or accept(sig, confidence(sig, policy), policy)
+            )
+            scores.append(score if keep else _refuse(score))
+        rows[name] = summarize_squad(scores)
+    scored = [
+        replace(score, confidence=confidence(sig, fitted) if sig else None)
+        for sig, score in recorded
+    ]
+    curve = risk_coverage(scored, [round(t / 20, 2) for t in range(0, 20)])
+    return {
+        "file": str(path),
+        "policy": fitted.describe(),
+        "rows": rows,
+        "risk_coverage": [vars(p) for p in curve],
+    }
+
+
 def record_seeds(out: Path) -> None:
     """Ask every seed regression case with the recording policy; one JSON line each."""
     from rag import open_index
@@ -170,9 +244,43 @@ def main(argv: list[str] | None = None) -> int:
     f = sub.add_parser("fit", help="fit on recorded files and write the calibration")
     f.add_argument("files", type=Path, nargs="+")
     f.add_argument("--out", type=Path, default=CALIBRATION)
+    r = sub.add_parser("report", help="apply the policies to a recorded SQuAD corpus")
+    r.add_argument("file", type=Path)
+    r.add_argument("--calibration", type=Path, default=CALIBRATION)
     args = p.parse_args(argv)
     if args.command == "record-seeds":
         record_seeds(args.out)
+        return 0
+    if args.command == "report":
+        result = report(args.file, args.calibration)
+        keys = (
+            "squad2_f1",
+            "precision",
+            "coverage",
+            "refusal_accuracy",
+            "false_refusal_rate",
+            "f1_answered",
+            "em_answered",
+            "contained_answered",
+            "citation_hit",
+            "false_conflict_rate",
+            "citation_validity",
+            "median_cited_chars",
+            "latency_p50",
+            "latency_p95",
+        )
+        print("| policy | " + " | ".join(keys) + " |")
+        print("|---" * (len(keys) + 1) + "|")
+        for name, row in result["rows"].items():
+            print(f"| {name} | " + " | ".join(f"{row[k]:.3f}" for k in keys) + " |")
+        print(
+            "\n| threshold | answered | coverage | precision | SQuAD2-F1 |\n|---|---|---|---|---|"
+        )
+        for pt in result["risk_coverage"]:
+            print(
+                f"| {pt['threshold']:.2f} | {pt['answered']} | {pt['coverage']:.3f} | "
+                f"{pt['precision']:.3f} | {pt['squad2_f1']:.3f} |"
+            )
         return 0
     result = fit(args.files, args.out)
     print(json.dumps({k: v for k, v in result.items() if k != "weights"}, indent=2))

@@ -51,7 +51,7 @@ def _answering(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         type=Path,
-        help="GGUF path, or 'qwen' (default), 'smollm2', 'gemma' (env RAG_MODEL)",
+        help="GGUF path, or qwen (default), qwen1.5b, smollm2, gemma (env RAG_MODEL)",
     )
     p.add_argument(
         "--retrieval", choices=["hybrid", "dense"], help="default dense (env RAG_RETRIEVAL)"

