@@ -43,7 +43,7 @@ from rag.signals import NAMES
 L2 = 1.0
 # The recording policy: no score and no type veto, so every grounded answer is given and
 # its signals and correctness can be seen.
-RECORD = {"type_veto": False, "weights": (), "min_confidence": 0.0}
+RECORD = {"name": "record", "type_veto": False, "weights": (), "min_confidence": 0.0}
 
 
 @dataclass(frozen=True)
@@ -97,16 +97,56 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarr
     return w[:d], float(w[d])
 
 
-def utility(rows: list[Row], scores: list[float | None], threshold: float) -> float:
-    """Mean SQuAD2-style value when answers scoring below `threshold` are refused."""
+def _given(row: Row, score: float | None, threshold: float, veto: bool) -> bool:
+    if not (row.answered and score is not None) or score < threshold:
+        return False
+    return not veto or bool(row.signals.get("fits_type", 1.0))
+
+
+def utility(
+    rows: list[Row], scores: list[float | None], threshold: float, veto: bool = False
+) -> float:
+    """Mean SQuAD2-style value when answers scoring below `threshold` (or, with `veto`, not
+    of the question's type) are refused."""
     total = 0.0
     for row, score in zip(rows, scores, strict=True):
-        given = row.answered and score is not None and score >= threshold
+        given = _given(row, score, threshold, veto)
         total += row.if_answered if given else row.if_refused
     return total / len(rows)
 
 
-def fit(paths: list[Path], out: Path) -> dict[str, Any]:
+def gate(rows: list[Row], scores: list[float | None], threshold: float, veto: bool) -> bool:
+    """Whether the seed regression suite's bars (rag.evaluate.THRESHOLDS) still hold."""
+    from rag.evaluate import THRESHOLDS
+
+    answerable = [(r, s) for r, s in zip(rows, scores, strict=True) if r.if_refused == 0.0]
+    unanswerable = [(r, s) for r, s in zip(rows, scores, strict=True) if r.if_refused == 1.0]
+    figures: dict[str, float] = {}
+    if answerable:
+        figures["answer_accuracy"] = _share(
+            [_given(r, s, threshold, veto) and r.correct for r, s in answerable]
+        )
+        figures["false_refusal_rate"] = _share(
+            [not _given(r, s, threshold, veto) for r, s in answerable]
+        )
+    if unanswerable:
+        figures["refusal_accuracy"] = _share(
+            [not _given(r, s, threshold, veto) for r, s in unanswerable]
+        )
+    for name, value in figures.items():
+        op, bar = THRESHOLDS[name]
+        if (op == ">=" and value < bar) or (op == "<=" and value > bar):
+            return False
+    return True
+
+
+def _share(flags: list[bool]) -> float:
+    return sum(flags) / len(flags) if flags else 0.0
+
+
+def fit(paths: list[Path], out: Path, gated: Path | None = None) -> dict[str, Any]:
+    """Fit on `paths`; with `gated` (a seeds recording among them), choose the operating
+    point only among those that keep the seed regression suite above its bars."""
     rows = [r for p in paths for r in rows_from(p)]
     train = [r for r in rows if r.answered and r.signals]
     x = np.array([[r.signals[n] for n in NAMES] for r in train], dtype=float)
@@ -125,9 +165,26 @@ def fit(paths: list[Path], out: Path) -> dict[str, Any]:
     )
     from rag.decide import confidence
 
-    scores = [confidence(r.signals, policy) if r.answered and r.signals else None for r in rows]
+    def score(rows: list[Row]) -> list[float | None]:
+        return [confidence(r.signals, policy) if r.answered and r.signals else None for r in rows]
+
+    scores = score(rows)
+    seeds = rows_from(gated) if gated else []
+    seed_scores = score(seeds)
     candidates = sorted({round(s, 4) for s in scores if s is not None} | {0.0, 1.01})
-    best = max(candidates, key=lambda t: (utility(rows, scores, t), -t))
+    allowed = [
+        (t, veto)
+        for t in candidates
+        for veto in (False, True)
+        if not gated or gate(seeds, seed_scores, t, veto)
+    ]
+    if not allowed:
+        raise SystemExit("no operating point keeps the seed suite above its bars")
+    best, veto = max(allowed, key=lambda tv: (utility(rows, scores, *tv), -tv[0]))
+    free, free_veto = max(
+        ((t, v) for t in candidates for v in (False, True)),
+        key=lambda tv: (utility(rows, scores, *tv), -tv[0]),
+    )
     digest = hashlib.sha256(json.dumps([str(p.name) for p in paths]).encode()).hexdigest()[:8]
     result = {
         "name": f"calibrated-{digest}",
@@ -137,7 +194,15 @@ def fit(paths: list[Path], out: Path) -> dict[str, Any]:
         "correct_share": float(y.mean()) if len(y) else 0.0,
         "intercept": intercept,
         "min_confidence": best,
-        "utility_at_operating_point": utility(rows, scores, best),
+        "type_veto": veto,
+        "gated_by": str(gated) if gated else None,
+        "utility_at_operating_point": utility(rows, scores, best, veto),
+        # What the fitting data alone would choose, without the seed suite's bars.
+        "unconstrained_operating_point": {
+            "min_confidence": free,
+            "type_veto": free_veto,
+            "utility": utility(rows, scores, free, free_veto),
+        },
         "utility_answer_all_grounded": utility(rows, scores, 0.0),
         "utility_refuse_all": utility(rows, scores, 1.01),
         "weights": [
@@ -244,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     f = sub.add_parser("fit", help="fit on recorded files and write the calibration")
     f.add_argument("files", type=Path, nargs="+")
     f.add_argument("--out", type=Path, default=CALIBRATION)
+    f.add_argument(
+        "--gate", type=Path, help="a seeds recording whose regression bars must still hold"
+    )
     r = sub.add_parser("report", help="apply the policies to a recorded SQuAD corpus")
     r.add_argument("file", type=Path)
     r.add_argument("--calibration", type=Path, default=CALIBRATION)
@@ -282,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{pt['precision']:.3f} | {pt['squad2_f1']:.3f} |"
             )
         return 0
-    result = fit(args.files, args.out)
+    result = fit(args.files, args.out, args.gate)
     print(json.dumps({k: v for k, v in result.items() if k != "weights"}, indent=2))
     for w in result["weights"]:
         print(f"  {w['signal']:22s} {w['weight']:+.3f}")

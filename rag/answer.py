@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from rag import conflicts, decide, prompts, render, reply, signals
 from rag.ground import ground
+from rag.injection import addresses_assistant
 from rag.records import REFUSAL, Answer, Completion, Grounded, Passage, Timings
 from rag.retrieve import passages, rank_passages, retrieve
 
@@ -27,7 +28,9 @@ def ask(index: OpenIndex, question: str, on_text: OnText | None = None) -> Answe
     opened = index.sync()
     qvec = index.embedder.embed([q])[0]
     hits = retrieve(q, qvec, opened, settings.k, index.bm25)
-    spans = passages(hits, index.text)
+    # A sentence that speaks to the assistant ("ignore previous instructions") is an
+    # attempt to steer it, not evidence: it is never shown to the model nor cited.
+    spans = [s for s in passages(hits, index.text) if not addresses_assistant(s[3])]
     shown = rank_passages(
         spans,
         index.sentence_vectors(spans),

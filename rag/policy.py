@@ -82,7 +82,7 @@ def calibrated(path: Path = CALIBRATION) -> Policy:
     return replace(
         RULES,
         name=str(data["name"]),
-        type_veto=False,
+        type_veto=bool(data.get("type_veto", False)),
         weights=tuple(
             (str(w["signal"]), float(w["mean"]), float(w["scale"]), float(w["weight"]))
             for w in data["weights"]

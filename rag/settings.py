@@ -109,7 +109,12 @@ _ENV = {
     "max_file_mb": ("RAG_MAX_FILE_MB", float),
 }
 # Policy fields a user may override from the environment, for experiments.
-_POLICY_ENV = {"min_similarity": ("RAG_MIN_SIMILARITY", float)}
+_POLICY_ENV = {
+    "min_similarity": ("RAG_MIN_SIMILARITY", float),
+    # A stricter (or looser) operating point of the calibrated score, read off the
+    # risk-coverage table in the README.
+    "min_confidence": ("RAG_MIN_CONFIDENCE", float),
+}
 
 
 def _read(var: str, kind: Any) -> Any:
@@ -179,6 +184,8 @@ def _validate(s: Settings) -> None:
         raise InputError(f"RAG_MAX_FILE_MB must be a positive number, not {s.max_file_mb}")
     if not 0 < s.port < 65536:
         raise InputError(f"RAG_PORT must be a port number (1-65535), not {s.port}")
+    if not (math.isfinite(s.policy.min_confidence) and 0.0 <= s.policy.min_confidence <= 1.0):
+        raise InputError(f"RAG_MIN_CONFIDENCE must be from 0 to 1, not {s.policy.min_confidence}")
     similarity = s.policy.min_similarity
     if not (math.isfinite(similarity) and -1.0 <= similarity <= 1.0):
         raise InputError(f"RAG_MIN_SIMILARITY must be a number from -1 to 1, not {similarity}")

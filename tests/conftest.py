@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from rag.policy import RULES
 from rag.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -43,9 +45,11 @@ def corpus(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(corpus: Path, tmp_path: Path) -> Settings:
-    return load_settings(
-        corpus=corpus, index=tmp_path / "index", min_similarity=0.05, model_cache=tmp_path / "m"
-    )
+    """Settings for the fakes. The policy is the hand-set rules, not the fitted score: a
+    refit of rag/calibration.json must not change what a fake-model test proves (the
+    calibrated decision has its own tests in test_decide.py and test_calibrate.py)."""
+    chosen = load_settings(corpus=corpus, index=tmp_path / "index", model_cache=tmp_path / "m")
+    return replace(chosen, policy=replace(RULES, min_similarity=0.05))
 
 
 @pytest.fixture(scope="session")

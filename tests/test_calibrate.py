@@ -62,3 +62,20 @@ def test_fit_writes_a_policy_that_refuses_the_wrong_answers(tmp_path: Path) -> N
     bad = good | {"top_similarity": -2.0}
     assert confidence(good, policy) > policy.min_confidence > confidence(bad, policy)  # type: ignore[operator]
     assert len(rows_from(data)) == 200
+
+
+def test_the_seed_gate_limits_how_strict_the_operating_point_may_be(tmp_path: Path) -> None:
+    """With a gate, the chosen point keeps the seed bars even when the fitting data alone
+    would refuse more; here every seed answer is right but scores low."""
+    data, seeds, out = tmp_path / "rows.jsonl", tmp_path / "seeds.jsonl", tmp_path / "c.json"
+    write_rows(data, 200, seed=2)
+    with seeds.open("w") as fh:
+        for i in range(20):
+            signals = {name: 0.0 for name in NAMES} | {"top_similarity": -1.0, "fits_type": 1.0}
+            answer = {"abstained": False, "signals": signals}
+            score = {"answerable": True, "correct": True, "f1": 1.0}
+            fh.write(json.dumps({"answer": answer, "score": score}) + "\n")
+    free = fit([data], out)
+    gated = fit([data], out, gated=seeds)
+    assert gated["min_confidence"] < free["min_confidence"]
+    assert gated["utility_at_operating_point"] <= free["utility_at_operating_point"]
