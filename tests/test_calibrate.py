@@ -70,7 +70,7 @@ def test_the_seed_gate_limits_how_strict_the_operating_point_may_be(tmp_path: Pa
     data, seeds, out = tmp_path / "rows.jsonl", tmp_path / "seeds.jsonl", tmp_path / "c.json"
     write_rows(data, 200, seed=2)
     with seeds.open("w") as fh:
-        for i in range(20):
+        for _ in range(20):
             signals = {name: 0.0 for name in NAMES} | {"top_similarity": -1.0, "fits_type": 1.0}
             answer = {"abstained": False, "signals": signals}
             score = {"answerable": True, "correct": True, "f1": 1.0}
