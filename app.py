@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     import gradio as gr
 
     from rag.web import Asker, TextOf
+
+# Questions that may wait in line while the model answers another. One answer takes a few
+# seconds here, so the eighth in line waits under a minute; past that, gradio tells the
+# next one the app is busy rather than let the line grow without end.
+MAX_QUEUE = 8
 
 CSS = """
 #chat .message-content .answer, #chat .message-content .question { line-height: 1.55; }
@@ -45,6 +50,8 @@ a.cite:hover { text-decoration: underline; }
 #sources .source-text { white-space: pre-wrap; font-size: .9em; line-height: 1.5; margin: 0; }
 #sources mark { background: #fde68a; color: #111; padding: 0 .1em; border-radius: 2px; }
 #sources .sources-empty, #sources .source-note { color: var(--body-text-color-subdued); }
+/* A waiting question's place in line ("queue: 2/3 | 4.1s"), legible at a glance. */
+#chat [data-testid="status-tracker"] .progress-text { font-size: var(--text-md); font-weight: 600; }
 """
 
 
@@ -57,11 +64,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--model", type=Path, help="GGUF path, or 'qwen' (default) / 'smollm2' (env RAG_MODEL)"
     )
+    p.add_argument(
+        "--max-queue",
+        type=_at_least_one,
+        default=MAX_QUEUE,
+        metavar="N",
+        help=f"questions that may wait while one is answered (default {MAX_QUEUE}); "
+        "past that, new ones are told the app is busy",
+    )
     return p.parse_args(argv)
 
 
-def build(asker: Asker, text_of: TextOf) -> gr.Blocks:
-    """The page: chat and examples on the left, the sources panel on the right."""
+def _at_least_one(raw: str) -> int:
+    # gradio's max_size=0 would turn away even the first question, which never waits.
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {raw!r}")
+    return value
+
+
+def build(
+    asker: Asker,
+    text_of: TextOf,
+    max_queue: int = MAX_QUEUE,
+    log: Callable[[str], None] = print,
+) -> gr.Blocks:
+    """The page: chat on the left, the sources panel on the right. Questions wait in
+    gradio's queue (the page shows each its place in line) up to `max_queue` waiting."""
     import gradio as gr
 
     from rag import web
@@ -72,7 +104,7 @@ def build(asker: Asker, text_of: TextOf) -> gr.Blocks:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         # The box is cleared only once the question runs, so a rejected one is not lost.
-        for messages, sources in web.chat_turn(asker, text_of, question, history):
+        for messages, sources in web.chat_turn(asker, text_of, question, history, log):
             yield "", messages, sources, messages
 
     def ask(question: str) -> dict[str, Any]:
@@ -80,7 +112,10 @@ def build(asker: Asker, text_of: TextOf) -> gr.Blocks:
         try:
             return web.api_result(asker.ask(question))
         except RagError as exc:
-            raise gr.Error(str(exc)) from None
+            # Bad input is the caller's mistake, not the server's: one log line, no
+            # traceback (gradio prints one for every gr.Error unless told not to).
+            log(f"question rejected: {exc}")
+            raise gr.Error(str(exc), print_exception=False) from None
 
     with gr.Blocks(title="Ask your documents", analytics_enabled=False) as demo:
         gr.Markdown(
@@ -116,8 +151,11 @@ def build(asker: Asker, text_of: TextOf) -> gr.Blocks:
             with gr.Column(scale=2):
                 gr.Markdown("### Sources", elem_id="sources-title")
                 sources = gr.HTML(web.NO_SOURCES, elem_id="sources", js_on_load=None)
-        # One concurrency group for the chat and the API: the model answers one at a time,
-        # and the bounded queue turns a flood into gradio's "busy, try again" message.
+        # One concurrency group for the chat and the API: the model answers one at a time
+        # and the others wait in line, each shown its place ("queue: 2/3") on the chat;
+        # only past `max_queue` waiting does gradio answer "busy, try again". When a tab
+        # closes, gradio drops its waiting question and closes its running one, which
+        # stops the model (rag.web.Asker).
         for trigger in (box.submit, send.click):
             trigger(
                 respond,
@@ -131,7 +169,9 @@ def build(asker: Asker, text_of: TextOf) -> gr.Blocks:
             )
         chatbot.clear(lambda: ([], web.NO_SOURCES), None, [history, sources], queue=False)
         gr.api(ask, api_name="ask", concurrency_limit=1, concurrency_id="model")  # type: ignore[attr-defined]
-    demo.queue(max_size=8, default_concurrency_limit=1)
+    # Places in line are re-sent every second, not only when an answer finishes, so they
+    # also move up when a waiting question is dropped because its tab was closed.
+    demo.queue(max_size=max_queue, default_concurrency_limit=1, status_update_rate=1)
     return demo
 
 
@@ -161,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     log("models loaded; starting the web server")
-    demo = build(Asker(opened), opened.text)
+    demo = build(Asker(opened), opened.text, max_queue=args.max_queue, log=log)
     host, port = settings.host, settings.port
     try:
         demo.launch(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from html import escape
 from typing import Any, Protocol
 
@@ -20,6 +20,11 @@ from rag.reply import partial_answer
 
 CONTEXT_CHARS = 300
 BUSY = "The assistant is busy answering another question. Please try again in a moment."
+# How long a question waits for the model before it is told BUSY. Gradio's queue already
+# runs one question at a time, so the only wait here is for a run whose browser tab went
+# away to reach its next token (or, in its second-source call, its end): seconds, not
+# minutes. Longer than this means the model is stuck, and saying so beats hanging.
+WAIT_S = 120.0
 NO_SOURCES = (
     '<p class="sources-empty">The sources of the latest answer appear here: each cited '
     "sentence, marked inside its document. Click a marker like [1] to jump to it.</p>"
@@ -28,10 +33,17 @@ SEARCHING = '<p class="sources-empty">Searching the sources…</p>'
 _LINK = re.compile(r'<a class="cite" href="#source-\d+"[^>]*>(\[\d+\])</a>')
 
 Message = dict[str, str]
+Log = Callable[[str], None]
 
 
 class BusyError(RagError):
-    """Another question is being answered; the pipeline takes one at a time."""
+    """The model stayed taken for longer than a question waits; the pipeline takes one
+    question at a time."""
+
+
+class _Abandoned(Exception):
+    """Raised inside the model's streaming callback once nobody reads the answer, so
+    llama.cpp stops at the next token. Never leaves Asker."""
 
 
 class Asks(Protocol):
@@ -44,46 +56,60 @@ class Asks(Protocol):
 class Asker:
     """Runs one question at a time through the pipeline and streams the partial answer."""
 
-    def __init__(self, pipeline: Asks) -> None:
+    def __init__(self, pipeline: Asks, wait_s: float = WAIT_S) -> None:
         self.pipeline = pipeline
+        self.wait_s = wait_s
         self._lock = threading.Lock()
 
-    def stream(self, question: str) -> Iterator[str | Answer]:
-        """Partial answer strings as they grow, then the final Answer; BusyError at once
-        when another question is running."""
-        if not self._lock.acquire(blocking=False):
+    def stream(self, question: str) -> Generator[str | Answer, None, None]:
+        """Partial answer strings as they grow, then the final Answer. Waits while another
+        question holds the model; BusyError only when that lasts longer than `wait_s`.
+
+        Closing the generator (gradio does when the browser tab goes away) stops the
+        model at its next token; the model is free again once the run has stopped."""
+        if not self._lock.acquire(timeout=self.wait_s):
             raise BusyError(BUSY)
         events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        abandoned = threading.Event()
+
+        def on_text(delta: str) -> None:
+            if abandoned.is_set():
+                raise _Abandoned
+            events.put(("text", delta))
 
         def work() -> None:
             outcome: tuple[str, Any]
             try:
-                answer = self.pipeline.ask(question, on_text=lambda d: events.put(("text", d)))
-                outcome = ("done", answer)
+                outcome = ("done", self.pipeline.ask(question, on_text=on_text))
             except BaseException as exc:
                 outcome = ("error", exc)
             finally:
                 # Released by the worker, not the reader, so a client that goes away cannot
                 # let the next question in while this one still holds the model; and before
-                # the answer is handed over, so the next queued question never finds it busy.
+                # the answer is handed over, so the next queued question never waits on it.
                 self._lock.release()
             events.put(outcome)
 
         threading.Thread(target=work, name="rag-ask", daemon=True).start()
         raw, shown = "", ""
-        while True:
-            kind, item = events.get()
-            if kind == "text":
-                raw += item
-                text = partial_answer(raw)
-                if text != shown:
-                    shown = text
-                    yield text
-            elif kind == "done":
-                yield item
-                return
-            else:
-                raise item
+        try:
+            while True:
+                kind, item = events.get()
+                if kind == "text":
+                    raw += item
+                    text = partial_answer(raw)
+                    if text != shown:
+                        shown = text
+                        yield text
+                elif kind == "done":
+                    yield item
+                    return
+                else:
+                    raise item
+        finally:
+            # Reached early only when the reader closed the stream; after the answer it
+            # changes nothing, since the worker is done.
+            abandoned.set()
 
     def ask(self, question: str) -> Answer:
         """The final answer, without streaming."""
@@ -212,9 +238,14 @@ def delink(content: str) -> str:
 
 
 def chat_turn(
-    asker: Asker, text_of: TextOf, question: str, history: list[Message]
+    asker: Asker,
+    text_of: TextOf,
+    question: str,
+    history: list[Message],
+    log: Log | None = None,
 ) -> Iterator[tuple[list[Message], str]]:
-    """One question in the chat: (messages, sources panel) after each streamed change."""
+    """One question in the chat: (messages, sources panel) after each streamed change.
+    A rejected question becomes a notice in the chat and one line in `log`."""
     done = [{"role": m["role"], "content": delink(m["content"])} for m in history]
     done.append({"role": "user", "content": f'<div class="question">{escape(question)}</div>'})
 
@@ -228,7 +259,8 @@ def chat_turn(
                 yield say(render_answer(event)), render_sources(event.citations, text_of)
             else:
                 yield say(render_partial(event)), SEARCHING
-    except BusyError as exc:
-        yield say(render_notice("busy", str(exc))), NO_SOURCES
     except RagError as exc:
-        yield say(render_notice("error", str(exc))), NO_SOURCES
+        if log:
+            log(f"question rejected: {exc}")
+        kind = "busy" if isinstance(exc, BusyError) else "error"
+        yield say(render_notice(kind, str(exc))), NO_SOURCES

@@ -1,5 +1,6 @@
-"""Fixtures that run app.py for real (as a subprocess, with the default models) and drive
-it with Debian's Chromium. Test modules import what they use from here."""
+"""Fixtures that run app.py for real (as a subprocess, with the default models) or with a
+held fake model (in this process, for the queue), and drive it with Debian's Chromium.
+Test modules import what they use from here."""
 
 from __future__ import annotations
 
@@ -7,15 +8,23 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from rag.decide import check_question
+from rag.policy import DEFAULT
+from rag.prompts import REFUSAL
+from rag.records import REFUSAL as REFUSED
+from rag.records import Answer
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -71,7 +80,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_app(corpus: Path, index: Path, log: Path, timeout: float = START_TIMEOUT_S) -> RunningApp:
+def start_app(
+    corpus: Path, index: Path, log: Path, *args: str, timeout: float = START_TIMEOUT_S
+) -> RunningApp:
     """Spawn app.py on a free port and wait until it serves the page."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("RAG_HOST", "RAG_PORT")}
@@ -86,6 +97,7 @@ def start_app(corpus: Path, index: Path, log: Path, timeout: float = START_TIMEO
         str(corpus),
         "--index",
         str(index),
+        *args,
     ]
     started = time.monotonic()
     with open(log, "wb") as out:
@@ -137,3 +149,80 @@ def chromium() -> Iterator[Any]:
         )
         yield browser
         browser.close()
+
+
+# --- the page with a held model, in this process -----------------------------------------
+
+
+class HeldModel:
+    """Stands in for the pipeline: each question streams a token every 50 ms, as llama.cpp
+    does, and is answered (refused) only when the test lets one through with `release()`.
+    It stops when its `on_text` raises, as LlamaGenerator.complete does, and records that;
+    so the queue can be tested in order, with no race against a real model's speed."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self.stopped: list[str] = []
+        self._go = threading.Semaphore(0)
+
+    def release(self, n: int = 1) -> None:
+        for _ in range(n):
+            self._go.release()
+
+    def ask(self, question: str, on_text: Callable[[str], None] | None = None) -> Answer:
+        q = check_question(question, DEFAULT)
+        self.asked.append(q)
+        try:
+            if on_text:
+                on_text('{"evidence": [], "answer": "Held')
+            while not self._go.acquire(timeout=0.05):
+                if on_text:
+                    on_text(".")
+        except BaseException:
+            self.stopped.append(q)
+            raise
+        return Answer(question=q, kind=REFUSED, text=REFUSAL)
+
+
+@dataclass
+class HeldApp:
+    """app.build() served in this process over a HeldModel; `log` holds the app's lines."""
+
+    url: str
+    model: HeldModel
+    log: list[str]
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@contextmanager
+def held_app(max_queue: int) -> Iterator[HeldApp]:
+    """The chat page and API of app.py, with at most `max_queue` questions waiting."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))  # app.py is a script at the top, not in the package
+    import app
+    from rag.web import Asker
+
+    model = HeldModel()
+    log: list[str] = []
+    demo = app.build(Asker(model), lambda doc: "", max_queue=max_queue, log=log.append)
+    port = free_port()
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        share=False,
+        ssr_mode=False,
+        css=app.CSS,
+        quiet=True,
+        prevent_thread_lock=True,
+    )
+    try:
+        yield HeldApp(url=f"http://127.0.0.1:{port}/", model=model, log=log)
+    finally:
+        model.release(100)  # let every worker thread end before the server goes
+        demo.close()

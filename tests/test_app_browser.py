@@ -1,5 +1,8 @@
-"""app.py in headless Chromium with the real models: a cited answer with its span marked
-in the sources panel, a refusal, the busy message, and document markup shown as text."""
+"""app.py in headless Chromium. With the real models: a cited answer with its span marked
+in the sources panel, a refusal, and document markup shown as text. With a held fake model
+(so the order of events is the test's, not a race with the model's speed): a question
+waits in line showing its place, only past the cap is one told busy, and closing a tab
+drops its waiting question and stops its running one."""
 
 from __future__ import annotations
 
@@ -11,7 +14,15 @@ from typing import Any
 import pytest
 
 from rag.prompts import REFUSAL
-from tests.app_fixtures import ARTIFACTS, RunningApp, chromium, seeds_app, start_app
+from tests.app_fixtures import (
+    ARTIFACTS,
+    RunningApp,
+    chromium,
+    held_app,
+    seeds_app,
+    start_app,
+    wait_until,
+)
 
 # Fixtures shared with test_app_api; listing them marks the imports as used.
 __all__ = ["chromium", "seeds_app"]
@@ -108,33 +119,90 @@ def test_answer_cites_the_marked_sentence_then_refuses(
         )
 
 
-def test_a_full_queue_says_busy_instead_of_hanging(page: Any, seeds_app: RunningApp) -> None:
-    from gradio_client import Client
+QUEUE_STATUS = '#chat [data-testid="status-tracker"] .progress-text'
+BUSY_TOAST = "currently busy. Please try again"
 
-    open_app(page, seeds_app)
-    client = Client(seeds_app.url, verbose=False)
-    # One slow question holds the model while quick refusals fill the queue (max_size=8).
-    slow = client.submit(
-        "How many engineer troops did North Korea send to Russia?", api_name="/ask"
-    )
-    wait_until(lambda: slow.status().code.name == "PROCESSING")
-    quick = [client.submit("What is the capital of France?", api_name="/ask") for _ in range(8)]
-    wait_until(lambda: all(job.status().code.name == "IN_QUEUE" for job in quick))
-    page.fill("#question textarea", "What is the capital of France?")
+
+@pytest.fixture
+def new_tab(chromium: Any) -> Iterator[Callable[[str], Any]]:
+    """Opens a page in its own browser context: its own gradio session, like another
+    user. Every context still open is closed at the end."""
+    contexts: list[Any] = []
+
+    def open_tab(url: str) -> Any:
+        context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(url, wait_until="load")
+        page.wait_for_selector("#question textarea")
+        return page
+
+    yield open_tab
+    for context in contexts:
+        context.close()  # a no-op for the ones a test closed itself
+
+
+def send(page: Any, question: str) -> None:
+    page.fill("#question textarea", question)
     page.click("#ask")
-    page.get_by_text("currently busy. Please try again").wait_for(timeout=30_000)
-    page.screenshot(path=str(ARTIFACTS / "app-busy.png"))
-    # The question stays in the box for the retry, and the queued work all completes.
-    assert page.input_value("#question textarea") == "What is the capital of France?"
-    assert not slow.result(timeout=ANSWER_WAIT_MS / 1000)["abstained"]
-    assert all(job.result(timeout=60)["abstained"] for job in quick)
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+def queue_status(page: Any, text: str) -> None:
+    """Wait until the chat's status line shows `text` (gradio's "queue: 2/3 | 4.1s")."""
+    page.locator(QUEUE_STATUS, has_text=text).wait_for(timeout=30_000)
+
+
+def test_a_second_question_waits_in_line_and_only_past_the_cap_is_busy(
+    new_tab: Callable[[str], Any],
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with held_app(max_queue=1) as app:
+        first, second, third = (new_tab(app.url) for _ in range(3))
+        send(first, "one?")
+        wait_until(lambda: app.model.asked == ["one?"])
+        first.locator("#chat .answer.streaming").wait_for(timeout=30_000)
+
+        send(second, "two?")
+        queue_status(second, "queue: 1/1")
+        second.screenshot(path=str(ARTIFACTS / "app-queued.png"))
+        # Past the cap (one waiting), and only then, a question is told busy.
+        send(third, "three?")
+        third.get_by_text(BUSY_TOAST).wait_for(timeout=30_000)
+        assert third.input_value("#question textarea") == "three?"  # kept for the retry
+        time.sleep(0.5)  # the toast slides in
+        third.screenshot(path=str(ARTIFACTS / "app-busy.png"))
+        assert second.get_by_text(BUSY_TOAST).count() == 0
+
+        app.model.release()
+        first.locator("#chat .notice.refusal").wait_for(timeout=30_000)
+        wait_until(lambda: app.model.asked == ["one?", "two?"])
+        second.locator("#chat .answer.streaming").wait_for(timeout=30_000)
+        app.model.release()
+        second.locator("#chat .notice.refusal").wait_for(timeout=30_000)
+        assert app.model.asked == ["one?", "two?"] and app.model.stopped == []
+
+
+def test_closing_a_tab_drops_its_waiting_question_and_stops_its_running_one(
+    new_tab: Callable[[str], Any],
+) -> None:
+    with held_app(max_queue=2) as app:
+        running, waiting, last = (new_tab(app.url) for _ in range(3))
+        send(running, "one?")
+        wait_until(lambda: app.model.asked == ["one?"])
+        send(waiting, "two?")
+        queue_status(waiting, "queue: 1/1")
+        send(last, "three?")
+        queue_status(last, "queue: 2/2")
+
+        waiting.context.close()
+        queue_status(last, "queue: 1/1")  # moved up: the closed tab's question is gone
+        running.context.close()
+        # The model stops mid-answer and the next question in line gets it.
+        wait_until(lambda: app.model.stopped == ["one?"])
+        wait_until(lambda: app.model.asked == ["one?", "three?"])
+        app.model.release()
+        last.locator("#chat .notice.refusal").wait_for(timeout=30_000)
+        assert app.model.asked == ["one?", "three?"]
 
 
 @pytest.fixture(scope="module")
