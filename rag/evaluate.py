@@ -17,21 +17,22 @@ from rag.cases import Case
 from rag.records import Answer, Citation
 
 # metric -> (">=" or "<=", value): the regression gate, in one visible place.
-# Each bar is what the default configuration measured (Qwen2.5-0.5B, dense, k=4,
-# 6 passages, no grammar; README "Quality"), rounded down a little so that llama.cpp's run-to-run
-# float noise does not flip the gate. Raise a bar when quality improves; never lower
-# one to get a green run. Targets, not yet met: answer accuracy >= 0.9, citation
-# recall >= 0.9, refusal accuracy >= 0.9, false refusals <= 0.1.
-# Latency is not gated here: benchmarks/run.py measures speed.
+# Each bar is what the default configuration measured on 2026-11-23 (Qwen2.5-0.5B, dense,
+# k=4, 6 passages, no grammar, the calibrated policy in rag/calibration.json; README
+# "Quality"), rounded down a little. llama.cpp at temperature 0 with the same thread count
+# gives the same answers run to run. Raise a bar when quality improves; never lower one
+# to get a green run. Targets, not yet met: answer accuracy >= 0.9, citation recall >= 0.9,
+# refusal accuracy >= 0.9, false refusals <= 0.1. Latency is not gated here:
+# benchmarks/run.py measures speed.
 THRESHOLDS: dict[str, tuple[str, float]] = {
-    "answer_accuracy": (">=", 0.67),
-    "citation_recall": (">=", 0.60),
-    "citation_precision": (">=", 0.72),
+    "answer_accuracy": (">=", 0.70),
+    "citation_recall": (">=", 0.62),
+    "citation_precision": (">=", 0.80),
     "citation_validity": (">=", 1.0),
-    "refusal_accuracy": (">=", 0.62),
+    "refusal_accuracy": (">=", 0.65),
     "false_refusal_rate": ("<=", 0.15),
-    "false_conflict_rate": ("<=", 0.10),
-    "retrieval_recall_at_k": (">=", 0.83),
+    "false_conflict_rate": ("<=", 0.05),
+    "retrieval_recall_at_k": (">=", 0.85),
 }
 
 # Metrics on a 0..1 scale, in the order the report and chart show them.
