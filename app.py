@@ -91,6 +91,7 @@ def build(
     text_of: TextOf,
     max_queue: int = MAX_QUEUE,
     log: Callable[[str], None] = print,
+    updating: Callable[[], str | None] = lambda: None,
 ) -> gr.Blocks:
     """The page: chat on the left, the sources panel on the right. Questions wait in
     gradio's queue (the page shows each its place in line) up to `max_queue` waiting."""
@@ -104,8 +105,18 @@ def build(
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         # The box is cleared only once the question runs, so a rejected one is not lost.
+        messages: list[web.Message] = history
         for messages, sources in web.chat_turn(asker, text_of, question, history, log):
             yield "", messages, sources, messages
+        # A corpus change is indexed in the background; answers meanwhile come from the
+        # index as it was, and the reader is told so.
+        note = updating()
+        if note:
+            said = [
+                *messages,
+                {"role": "assistant", "content": web.render_notice("updating", note)},
+            ]
+            yield "", said, gr.skip(), said
 
     def ask(question: str) -> dict[str, Any]:
         """Answer from the corpus with exact citations, or refuse."""
@@ -194,14 +205,27 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(
             corpus=args.corpus, index=args.index, model=args.model, host=args.host, port=args.port
         )
-        opened = OpenIndex(settings, log=log)
+        # In the background: a corpus change never blocks answering (the index in use is
+        # swapped for the updated one when it is saved).
+        opened = OpenIndex(settings, log=log, background=True)
         log(f"loading the index ({settings.index}) and models")
         opened.warm_up()
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     log("models loaded; starting the web server")
-    demo = build(Asker(opened), opened.text, max_queue=args.max_queue, log=log)
+
+    def updating() -> str | None:
+        if opened.rebuilding:
+            return (
+                "The documents changed; the index is being updated. This answer comes "
+                "from the index as it was before the change."
+            )
+        if opened.rebuild_error:
+            return f"Updating the index failed: {opened.rebuild_error}"
+        return None
+
+    demo = build(Asker(opened), opened.text, max_queue=args.max_queue, log=log, updating=updating)
     host, port = settings.host, settings.port
     try:
         demo.launch(

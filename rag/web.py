@@ -224,8 +224,8 @@ def render_partial(text: str) -> str:
 
 
 def render_notice(kind: str, message: str) -> str:
-    """A busy or error notice in the chat."""
-    title = {"busy": "Busy", "error": "Cannot answer"}[kind]
+    """A busy, error or index-update notice in the chat."""
+    title = {"busy": "Busy", "error": "Cannot answer", "updating": "Updating the index"}[kind]
     return (
         f'<div class="notice {kind}"><div class="notice-title">{title}</div>'
         f"<p>{escape(message)}</p></div>"

@@ -359,3 +359,9 @@ def test_a_rejected_question_is_one_log_line(settings: Settings) -> None:
     *_, (messages, _) = web.chat_turn(asker, asker_text(asker), "   ", [], log=logged.append)
     assert 'class="notice error"' in messages[-1]["content"]
     assert logged == ["question rejected: the question is empty"]
+
+
+def test_an_index_update_notice_is_its_own_escaped_notice() -> None:
+    out = web.render_notice("updating", "The documents changed <b>now</b>.")
+    assert 'class="notice updating"' in out and "Updating the index" in out
+    assert "<b>" not in out
