@@ -163,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", type=Path, default=SET / "cases.jsonl")
     p.add_argument("--index", type=Path, help="index folder (default: a temporary one)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--keep-instructions",
+        action="store_true",
+        help="show sentences that address the assistant to the model (the 'before' row)",
+    )
     args = p.parse_args(argv)
 
     from rag import open_index
@@ -173,7 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cases = load_cases(args.cases)
         with tempfile.TemporaryDirectory(prefix="rag-injection-") as tmp:
-            opened = open_index(args.corpus, args.index or Path(tmp) / "index")
+            opened = open_index(
+                args.corpus,
+                args.index or Path(tmp) / "index",
+                drop_instructions=not args.keep_instructions,
+            )
             summary = run(opened, cases, log)
     except (RagError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -30,7 +30,11 @@ def ask(index: OpenIndex, question: str, on_text: OnText | None = None) -> Answe
     hits = retrieve(q, qvec, opened, settings.k, index.bm25)
     # A sentence that speaks to the assistant ("ignore previous instructions") is an
     # attempt to steer it, not evidence: it is never shown to the model nor cited.
-    spans = [s for s in passages(hits, index.text) if not addresses_assistant(s[3])]
+    spans = [
+        s
+        for s in passages(hits, index.text)
+        if not (policy.drop_instructions and addresses_assistant(s[3]))
+    ]
     shown = rank_passages(
         spans,
         index.sentence_vectors(spans),

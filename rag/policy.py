@@ -56,6 +56,9 @@ class Policy:
     # Five words in a row are rarely shared by chance, but survive a changed value in a
     # sentence of normal length.
     shingle_words: int = 5
+    # Sentences that address the assistant ("ignore previous instructions") are not
+    # evidence: they are kept from the model and from citations (rag.injection).
+    drop_instructions: bool = True
     # Refuse an answer that is not the kind of thing the question asks for (a name, a
     # count, a date). The calibrated policy reads this as one signal among others instead.
     type_veto: bool = True
