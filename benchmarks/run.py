@@ -333,6 +333,9 @@ def run(args: argparse.Namespace) -> tuple[list[Figure], dict[str, object]]:
             "questions": len(asked),
             "cold_question": cold_question,
         },
+        # The figures depend on the decision (refusals skip the model), so the report
+        # names the policy it ran with.
+        "policy": settings.policy.describe(),
         "figures": [f.to_json() for f in figures],
         "growth": growth_info,
         "notes": notes,
@@ -365,7 +368,16 @@ def header(result: dict[str, object]) -> list[str]:
         f"load average at start {m['loadavg_start']}, at end {m['loadavg_end']}"
         " (1, 5, 15 min; above the core count means the machine was shared)",
         f"repeats: {r['repeats']}; questions: {r['questions']}; growth: {r['growth']}",
+        f"policy: {_policy_line(result.get('policy'))}",
     ]
+
+
+def _policy_line(policy: object) -> str:
+    """The policy's values, short: the fitted weights are named by their count."""
+    if not isinstance(policy, dict):
+        return "unknown"
+    shown = {k: (f"{len(v)} weights" if k == "weights" else v) for k, v in policy.items()}
+    return ", ".join(f"{k}={v}" for k, v in shown.items())
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -18,8 +18,9 @@ from rag.embed import DIM, MiniLM, SentenceTransformerEmbedder, model_dir
 pytestmark = pytest.mark.real
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
-MAX_ABS = 1e-5
-MIN_COS = 0.99999
+# The README claims the NumPy encoder matches sentence-transformers to 1e-6 (measured 2.3e-7).
+MAX_ABS = 1e-6
+MIN_COS = 0.999999
 
 ODD = [
     "",
@@ -78,7 +79,7 @@ def test_seed_sentences_in_one_batch(models: tuple[MiniLM, SentenceTransformerEm
 def test_vectors_are_unit_length(models: tuple[MiniLM, SentenceTransformerEmbedder]) -> None:
     mini, _ = models
     vectors = mini.embed([*seed_sentences(8), "朝鲜", "🚀"])
-    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
 
 
 def test_truncation_at_256_tokens_matches(
