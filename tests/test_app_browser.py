@@ -2,7 +2,8 @@
 in the sources panel, a refusal, and document markup shown as text. With a held fake model
 (so the order of events is the test's, not a race with the model's speed): a question
 waits in line showing its place, only past the cap is one told busy, and closing a tab
-drops its waiting question and stops its running one."""
+drops its waiting question and stops its running one. Over a folder holding a PDF, a
+citation shows its page (artifacts/app-pdf-citation.png)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tests.app_fixtures import (
     start_app,
     wait_until,
 )
+from tests.test_readers import write_pdf
 
 # Fixtures shared with test_app_api; listing them marks the imports as used.
 __all__ = ["chromium", "seeds_app"]
@@ -236,3 +238,46 @@ def test_document_markup_is_shown_as_text(
     assert dialogs == []
     assert page.locator('img[src="x"], [onerror]').count() == 0
     assert not page.evaluate("[...document.scripts].some(s => s.textContent.includes('alert('))")
+
+
+# --- a PDF citation ------------------------------------------------------------------------
+
+SENTENCE = "The Eastport lighthouse was built in 1872 by the harbour board."
+
+
+@pytest.fixture(scope="module")
+def pdf_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    tmp = tmp_path_factory.mktemp("pdf-app")
+    corpus = tmp / "reports"
+    corpus.mkdir()
+    write_pdf(
+        corpus / "harbour-report.pdf",
+        [
+            ["Annual report of the Eastport harbour board.", "Shipping grew in every month."],
+            [SENTENCE, "It stands forty metres above the water."],
+        ],
+    )
+    (corpus / "notes.md").write_text("# Notes\n\nThe ferry runs every hour.\n", encoding="utf-8")
+    app = start_app(corpus, tmp / "index", tmp / "app.log")
+    yield app
+    app.stop()
+
+
+def test_a_pdf_citation_shows_its_page_and_the_marked_span(
+    chromium: Any, pdf_app: RunningApp
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(pdf_app.url, wait_until="load")
+    page.wait_for_selector("#question textarea")
+    page.fill("#question textarea", "When was the Eastport lighthouse built?")
+    page.click("#ask")
+    page.wait_for_selector(FINAL, timeout=240_000)
+    answer = page.locator(FINAL).first.inner_text()
+    assert "1872" in answer, answer
+    section = page.locator("#sources section.source").first
+    assert "harbour-report.pdf" in section.inner_text()
+    assert "p. 2" in section.locator(".source-page").inner_text()
+    assert SENTENCE in section.locator("mark").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "app-pdf-citation.png"))
+    assert (ARTIFACTS / "app-pdf-citation.png").stat().st_size > 0
