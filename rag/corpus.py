@@ -226,7 +226,7 @@ def file_hashes(
     hashes: dict[str, str] = {}
     for c in scan.files:
         try:
-            hashes[c.name] = _sha256(c.path)
+            hashes[c.name] = sha256_file(c.path)
         except OSError as exc:
             scan.skip(c.name, f"cannot read it ({_reason(exc)})")
     if warn:
@@ -235,7 +235,8 @@ def file_hashes(
     return hashes
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks (corpus files and index data files alike)."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -305,6 +306,6 @@ def changes(
 def digest(path: Path) -> str:
     """SHA-256 of a file's bytes, or UNREADABLE when it cannot be read."""
     try:
-        return _sha256(path)
+        return sha256_file(path)
     except OSError:
         return UNREADABLE

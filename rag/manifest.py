@@ -9,7 +9,6 @@ swapped in with os.replace, by one writer at a time (the folder's lock).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -212,11 +211,3 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -25,6 +25,7 @@ import numpy as np
 
 from rag import __version__
 from rag.chunking import chunk_text
+from rag.corpus import sha256_file as _sha256
 from rag.embed import DIM, Embedder, model_version
 from rag.errors import StoreError
 from rag.manifest import (
@@ -40,7 +41,6 @@ from rag.manifest import (
     unwritable,
 )
 from rag.manifest import fsync_dir as _fsync_dir
-from rag.manifest import sha256_file as _sha256
 from rag.manifest import write_atomic as _write_atomic
 from rag.readers import extraction_version
 from rag.records import Chunk, Document
