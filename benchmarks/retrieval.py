@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag.chunking import chunk_text, sentence_spans  # noqa: E402
 from rag.records import Chunk, Hit  # noqa: E402
+from rag.retrieve import lexical_share, mix  # noqa: E402
 from rag.text import terms  # noqa: E402
 
 if TYPE_CHECKING:
@@ -125,18 +126,6 @@ def overlaps(a: Span, b: Span) -> bool:
 def hit(found: Iterable[Span], gold: Sequence[Span], test: Callable[[Span, Span], bool]) -> bool:
     """Some found span passes `test` against some gold span."""
     return any(test(f, g) for f in found for g in gold)
-
-
-def lexical_share(question_terms: set[str], sentence: str) -> float:
-    """The share of the question's content terms that occur in the sentence; 0 without any."""
-    if not question_terms:
-        return 0.0
-    return len(question_terms & set(terms(sentence))) / len(question_terms)
-
-
-def mix(cosines: np.ndarray, lexical: np.ndarray, alpha: float) -> np.ndarray:
-    """The rerank score: alpha * cosine + (1 - alpha) * lexical share."""
-    return alpha * cosines + (1.0 - alpha) * lexical
 
 
 def order(scores: np.ndarray) -> np.ndarray:

@@ -95,6 +95,11 @@ def lexical_share(question_terms: set[str], sentence: str) -> float:
     return len(question_terms & set(terms(sentence))) / len(question_terms)
 
 
+def mix(cosines: np.ndarray, lexical: np.ndarray, alpha: float) -> np.ndarray:
+    """The rerank score: alpha * cosine + (1 - alpha) * lexical share."""
+    return alpha * cosines + (1.0 - alpha) * lexical
+
+
 def rank_passages(
     spans: list[tuple[str, int, int, str]],
     vectors: np.ndarray,
@@ -114,7 +119,7 @@ def rank_passages(
     if alpha != 1.0:
         asked = set(terms(question))
         lexical = np.array([lexical_share(asked, s[3]) for s in spans], dtype=np.float32)
-        score = alpha * sims + (1.0 - alpha) * lexical
+        score = mix(sims, lexical, alpha)
     order = np.argsort(-score, kind="stable")[:limit]
     return [
         Passage(
