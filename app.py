@@ -32,12 +32,27 @@ a.cite, span.cite { font-size: .85em; font-weight: 600; padding: 0 .15em; }
 a.cite { text-decoration: none; color: var(--color-accent); }
 a.cite:hover { text-decoration: underline; }
 .notice { border-left: 4px solid; border-radius: 6px; padding: .5em .8em; }
-.notice p, .notice ul { margin: .25em 0 0 0; }
+.notice p { margin: .25em 0 0 0; }
 .notice-title { font-weight: 700; }
 .notice.refusal { border-color: #d97706; background: rgba(217, 119, 6, .10); }
 .notice.conflict { border-color: #7c3aed; background: rgba(124, 58, 237, .10); }
 .notice.busy { border-color: #2563eb; background: rgba(37, 99, 235, .10); }
 .notice.error { border-color: #dc2626; background: rgba(220, 38, 38, .10); }
+/* The sides of a multi-side answer next to each other, fewer per row on a narrow screen. */
+#chat .sides { display: grid; grid-template-columns: repeat(auto-fit, minmax(12em, 1fr));
+  gap: .6em; margin-top: .45em; }
+#chat .side { border: 1px solid var(--border-color-primary); border-radius: 6px;
+  padding: .45em .6em; background: var(--background-fill-primary); min-width: 0; }
+#chat .side.disputed { border-style: dashed; }
+#chat .side-subject { font-size: .85em; font-weight: 700; }
+#chat .side-value { font-weight: 600; overflow-wrap: anywhere; }
+#chat .side-disputed { font-size: .75em; font-weight: 700; text-transform: uppercase;
+  color: #b45309; border: 1px solid currentColor; border-radius: 4px; padding: 0 .3em; }
+#chat .side-docs { font-family: var(--font-mono); font-size: .8em; overflow-wrap: anywhere;
+  color: var(--body-text-color-subdued); }
+#chat .side-source { font-size: .85em; line-height: 1.45; overflow-wrap: anywhere; }
+#chat mark, #sources mark { background: #fde68a; color: #111; padding: 0 .1em;
+  border-radius: 2px; }
 #sources { max-height: 640px; overflow-y: auto; }
 #sources-title h3 { margin: .2em 0 .4em 0; }
 #sources .source { border: 1px solid var(--border-color-primary); border-radius: 8px;
@@ -48,7 +63,6 @@ a.cite:hover { text-decoration: underline; }
 #sources .source-doc { font-family: var(--font-mono); }
 #sources .source-range { color: var(--body-text-color-subdued); font-family: var(--font-mono); }
 #sources .source-text { white-space: pre-wrap; font-size: .9em; line-height: 1.5; margin: 0; }
-#sources mark { background: #fde68a; color: #111; padding: 0 .1em; border-radius: 2px; }
 #sources .sources-empty, #sources .source-note { color: var(--body-text-color-subdued); }
 /* A waiting question's place in line ("queue: 2/3 | 4.1s"), legible at a glance. */
 #chat [data-testid="status-tracker"] .progress-text { font-size: var(--text-md); font-weight: 600; }

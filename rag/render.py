@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from rag.conflicts import Side
 from rag.records import AMBIGUOUS, CONFLICT, Citation, Passage, Statement
 
-# The web page titles a multi-side answer with it; the sentence leads with it too.
+# The web page titles a conflict with it; the sentence leads with it too.
 CONFLICT_LEAD = "The sources differ."
 DISPUTED = "(disputed)"
 _COUNTS = {2: "Two", 3: "Three", 4: "Four", 5: "Five"}
@@ -66,8 +66,14 @@ def text(stated: tuple[Statement, ...], kind: str) -> str:
         label = f"{s.subject}: " if kind == AMBIGUOUS and s.subject else ""
         flag = f" {DISPUTED}" if s.disputed else ""
         parts.append(f"{label}{s.text.rstrip('.')}{flag} {marks(s)}")
-    if kind == AMBIGUOUS:
-        lead = f"{_COUNTS.get(len(stated), str(len(stated)))} subjects share this name."
-    else:
-        lead = CONFLICT_LEAD.rstrip(".") + ":"
+    lead = heading(kind, len(stated))
+    if kind != AMBIGUOUS:
+        lead = lead.rstrip(".") + ":"
     return f"{lead} {'; '.join(parts)}."
+
+
+def heading(kind: str, sides: int) -> str:
+    """What a multi-side answer is: sources that differ, or subjects sharing a name."""
+    if kind == AMBIGUOUS:
+        return f"{_COUNTS.get(sides, str(sides))} subjects share this name."
+    return CONFLICT_LEAD

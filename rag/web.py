@@ -14,11 +14,14 @@ from html import escape
 from typing import Any, Protocol
 
 from rag.errors import RagError
-from rag.records import Answer, Citation, Statement
-from rag.render import CONFLICT_LEAD
+from rag.records import AMBIGUOUS, Answer, Citation, Statement
+from rag.render import heading
 from rag.reply import partial_answer
 
 CONTEXT_CHARS = 300
+# A side's column in the chat shows its source in a few lines, so the sides stay readable
+# next to each other; the sources panel has room for the fuller CONTEXT_CHARS.
+SIDE_CONTEXT_CHARS = 80
 BUSY = "The assistant is busy answering another question. Please try again in a moment."
 # How long a question waits for the model before it is told BUSY. Gradio's queue already
 # runs one question at a time, so the only wait here is for a run whose browser tab went
@@ -144,6 +147,20 @@ def context_window(text: str, start: int, end: int, width: int = CONTEXT_CHARS) 
     return before, after
 
 
+def highlight(citation: Citation, text_of: TextOf, width: int) -> str | None:
+    """The cited span, escaped and marked inside its context; None when the document no
+    longer holds the quote at the citation's offsets."""
+    c = citation
+    try:
+        text = text_of(c.doc)
+    except RagError:
+        text = ""
+    if text[c.start : c.end] != c.quote:
+        return None
+    before, after = context_window(text, c.start, c.end, width)
+    return f"{escape(before)}<mark>{escape(c.quote)}</mark>{escape(after)}"
+
+
 def render_source(n: int, citation: Citation, text_of: TextOf) -> str:
     """One citation: doc name, page and heading, char range, and the span marked inside
     its context (the text the index holds, which for a PDF is its extracted text)."""
@@ -158,15 +175,9 @@ def render_source(n: int, citation: Citation, text_of: TextOf) -> str:
         f"{' '.join(where)} "
         f'<span class="source-range">[{c.start}:{c.end}]</span></div>'
     )
-    try:
-        text = text_of(c.doc)
-    except RagError:
-        text = ""
-    if text[c.start : c.end] == c.quote:
-        before, after = context_window(text, c.start, c.end)
-        body = f"{escape(before)}<mark>{escape(c.quote)}</mark>{escape(after)}"
-        note = ""
-    else:
+    body = highlight(c, text_of, CONTEXT_CHARS)
+    note = ""
+    if body is None:
         # The file changed (or vanished) since the answer was made: show the quote alone.
         body = f"<mark>{escape(c.quote)}</mark>"
         note = '<p class="source-note">The document has changed since this answer.</p>'
@@ -186,20 +197,48 @@ def render_sources(citations: tuple[Citation, ...], text_of: TextOf) -> str:
 # --- chat messages -----------------------------------------------------------------------
 
 
-def _statement(s: Statement, numbers: dict[Citation, int], label: bool) -> str:
-    """One statement, escaped, followed by links to its sources."""
-    links = "".join(
+def _links(s: Statement, numbers: dict[Citation, int]) -> str:
+    """The statement's markers, each a link to its source in the panel."""
+    return "".join(
         f'<a class="cite" href="#source-{numbers[c]}" title="Show source {numbers[c]}">'
         f"[{numbers[c]}]</a>"
         for c in s.citations
     )
-    lead = f'<span class="side-doc">{escape(s.docs[0])}</span>: ' if label and s.docs else ""
-    return f"{lead}{escape(s.text.rstrip('.'))} {links}"
 
 
-def render_answer(answer: Answer) -> str:
-    """The final answer: statements with linked markers; refusals and conflicts visibly
-    set apart, each side of a conflict with the document that says it."""
+def _side(s: Statement, numbers: dict[Citation, int], kind: str, text_of: TextOf) -> str:
+    """One side as a column: its subject (subjects sharing a name), value, disputed mark,
+    documents, markers, and its first source marked in a short context."""
+    parts = []
+    if kind == AMBIGUOUS and s.subject:
+        parts.append(f'<div class="side-subject">{escape(s.subject)}</div>')
+    # Why it is disputed, on hover: the mark alone could read as the assistant's opinion.
+    flag = (
+        ' <span class="side-disputed" title="Every document giving this is a near-copy of '
+        'one giving another answer">disputed</span>'
+        if s.disputed
+        else ""
+    )
+    parts.append(
+        f'<div class="side-value">{escape(s.text.rstrip("."))}{flag} {_links(s, numbers)}</div>'
+    )
+    if s.docs:
+        docs = ", ".join(f'<span class="side-doc">{escape(d)}</span>' for d in s.docs)
+        parts.append(f'<div class="side-docs">{docs}</div>')
+    if s.citations:
+        first = s.citations[0]
+        body = highlight(first, text_of, SIDE_CONTEXT_CHARS)
+        # A changed document still shows what was cited; the panel says it changed.
+        shown = body if body is not None else f"<mark>{escape(first.quote)}</mark>"
+        parts.append(f'<p class="side-source">{shown}</p>')
+    mark = " disputed" if s.disputed else ""
+    return f'<div class="side{mark}">{"".join(parts)}</div>'
+
+
+def render_answer(answer: Answer, text_of: TextOf) -> str:
+    """The final answer: statements with linked markers; refusals and multi-side answers
+    visibly set apart, the sides in columns next to each other, each with its documents
+    and its own source marked (read through `text_of`)."""
     if answer.abstained:
         return (
             '<div class="notice refusal"><div class="notice-title">No answer in the sources'
@@ -207,12 +246,15 @@ def render_answer(answer: Answer) -> str:
         )
     numbers = {c: n for n, c in enumerate(answer.citations, 1)}
     if answer.conflict:
-        items = "".join(f"<li>{_statement(s, numbers, True)}</li>" for s in answer.statements)
+        sides = "".join(_side(s, numbers, answer.kind, text_of) for s in answer.statements)
+        title = heading(answer.kind, len(answer.statements))
         return (
-            f'<div class="notice conflict"><div class="notice-title">{CONFLICT_LEAD}</div>'
-            f"<ul>{items}</ul></div>"
+            f'<div class="notice conflict"><div class="notice-title">{escape(title)}</div>'
+            f'<div class="sides">{sides}</div></div>'
         )
-    body = " ".join(_statement(s, numbers, False) + "." for s in answer.statements)
+    body = " ".join(
+        f"{escape(s.text.rstrip('.'))} {_links(s, numbers)}." for s in answer.statements
+    )
     return f'<div class="answer">{body}</div>'
 
 
@@ -256,7 +298,7 @@ def chat_turn(
     try:
         for event in asker.stream(question):
             if isinstance(event, Answer):
-                yield say(render_answer(event)), render_sources(event.citations, text_of)
+                yield say(render_answer(event, text_of)), render_sources(event.citations, text_of)
             else:
                 yield say(render_partial(event)), SEARCHING
     except RagError as exc:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import html
 import re
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,12 +20,17 @@ from rag.errors import InputError
 from rag.generate import OnText
 from rag.index import OpenIndex
 from rag.prompts import REFUSAL, Prompt
-from rag.records import ANSWER, Answer, Citation, Completion, Statement
+from rag.records import AMBIGUOUS, ANSWER, CONFLICT, Answer, Citation, Completion, Statement
 from rag.records import REFUSAL as REFUSED
 from rag.settings import Settings
 from tests.fakes import HashEmbedder, Script, ScriptedGenerator, find
 
 XSS = "The bridge opened in 1990 <img src=x onerror=alert(1)> and <script>alert(2)</script> ok."
+
+
+def no_text(doc: str) -> str:
+    """The documents, for renderings that never read them (single answers, refusals)."""
+    return ""
 
 
 def write(folder: Path, name: str, text: str) -> web.TextOf:
@@ -72,7 +79,7 @@ def test_model_text_never_becomes_markup(model_text: str) -> None:
     answer = Answer(
         question="q", kind=ANSWER, statements=(Statement(model_text, (c,)),), citations=(c,)
     )
-    out = web.render_answer(answer)
+    out = web.render_answer(answer, no_text)
     tags = re.findall(r"<(\w+)", out)
     assert set(tags) <= {"div", "a"}, tags
     # The only link is the citation marker this module wrote.
@@ -167,38 +174,222 @@ def one(text: str, *citations: Citation) -> Answer:
 
 def test_markers_link_to_their_sources_and_brackets_in_text_stay_text() -> None:
     """Links come from the statement's citations; a "[3]" the model wrote is not one."""
-    out = web.render_answer(one("9 and [3]", Citation("d.txt", 0, 1, "x")))
+    out = web.render_answer(one("9 and [3]", Citation("d.txt", 0, 1, "x")), no_text)
     assert '<a class="cite" href="#source-1" title="Show source 1">[1]</a>' in out
     assert "[3]" in out and 'href="#source-3"' not in out
 
 
 def test_refusal_is_a_distinct_notice() -> None:
-    out = web.render_answer(Answer(question="q", kind=REFUSED, text=REFUSAL))
+    out = web.render_answer(Answer(question="q", kind=REFUSED, text=REFUSAL), no_text)
     assert 'class="notice refusal"' in out and REFUSAL in out
 
 
-def test_conflict_lists_each_version_with_its_markers() -> None:
-    a, b = Citation("a.txt", 0, 1, "x"), Citation("b.md", 0, 1, "y")
-    answer = Answer(
-        question="q",
-        kind="conflict",
-        citations=(a, b),
-        statements=(
-            Statement("Kigye Airport", (a,), ("a.txt",)),
-            Statement("Pyongyang", (b,), ("b.md",)),
+@dataclass(frozen=True)
+class Side:
+    """What one column of a multi-side answer shows, as plain text."""
+
+    line: str  # value, disputed mark and markers
+    docs: str
+    mark: str
+    # The document whose text the mark sits in; None: the quote alone (the file changed).
+    context: str | None
+    subject: str | None = None
+    disputed: bool = False
+    links: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Shown:
+    """An answer, the documents it cites, and what its chat message must show."""
+
+    answer: Answer
+    texts: dict[str, str]
+    title: str | None
+    sides: tuple[Side, ...] = ()
+    exact: str | None = None  # the whole message, where it must not change
+
+
+FLIGHT_A = "Earlier words. The flight left from Kigye Airport <b>north</b> of the city. Later."
+FLIGHT_C = "A copy: the flight left from Kigye Airport. End of the copy."
+FLIGHT_B = "# Notes\nThe flight left from Pyongyang Sunan. Tail words."
+QUOTE_A = "The flight left from Kigye Airport <b>north</b> of the city."
+QUOTE_B = "The flight left from Pyongyang Sunan."
+KEVIN_1 = "Kevin Lewis (footballer, born 1940)\nKevin Lewis was born in 1940 in Ellesmere Port."
+KEVIN_2 = "Kevin Lewis (actor)\nKevin Lewis was born in 1970 <script>alert(2)</script> in LA."
+QUOTE_K1 = "Kevin Lewis was born in 1940 in Ellesmere Port."
+QUOTE_K2 = "Kevin Lewis was born in 1970 <script>alert(2)</script> in LA."
+QUOTE_K3 = "Kevin Lewis was born in 1964."
+A, C, B = (
+    cite(FLIGHT_A, QUOTE_A, "a.txt"),
+    cite(FLIGHT_C, "the flight left from Kigye Airport.", "c <b>.txt"),
+    cite(FLIGHT_B, QUOTE_B, "b.md"),
+)
+K1, K2 = cite(KEVIN_1, QUOTE_K1, "k1.txt"), cite(KEVIN_2, QUOTE_K2, "k2.txt")
+K3 = Citation("k3.txt", 20, 20 + len(QUOTE_K3), QUOTE_K3)  # its document changed since
+ONE = Citation("d.txt", 0, 1, "x")
+
+SHOWN = [
+    pytest.param(
+        Shown(
+            Answer(
+                question="q",
+                kind=CONFLICT,
+                citations=(A, C, B),
+                statements=(
+                    # A conflict's sides share a subject; the column does not repeat it.
+                    Statement(
+                        "Kigye Airport <img src=x onerror=alert(1)>",
+                        (A, C),
+                        ("a.txt", "c <b>.txt"),
+                        subject="Flight 1",
+                    ),
+                    Statement("Pyongyang Sunan.", (B,), ("b.md",), disputed=True),
+                ),
+            ),
+            {"a.txt": FLIGHT_A, "c <b>.txt": FLIGHT_C, "b.md": FLIGHT_B},
+            title="The sources differ.",
+            sides=(
+                Side(
+                    "Kigye Airport <img src=x onerror=alert(1)> [1][2]",
+                    "a.txt, c <b>.txt",
+                    QUOTE_A,
+                    context="a.txt",
+                    links=(1, 2),
+                ),
+                Side(
+                    "Pyongyang Sunan disputed [3]",
+                    "b.md",
+                    QUOTE_B,
+                    context="b.md",
+                    disputed=True,
+                    links=(3,),
+                ),
+            ),
         ),
-    )
-    out = web.render_answer(answer)
-    assert 'class="notice conflict"' in out and "The sources differ." in out
-    items = re.findall(r"<li>(.*?)</li>", out)
-    assert len(items) == 2
-    plain = [html.unescape(re.sub(r"<[^>]+>", "", item)) for item in items]
-    assert plain == ["a.txt: Kigye Airport [1]", "b.md: Pyongyang [2]"]
-    assert 'href="#source-1"' in items[0] and 'href="#source-2"' in items[1]
+        id="two-side conflict, one disputed",
+    ),
+    pytest.param(
+        Shown(
+            Answer(
+                question="q",
+                kind=AMBIGUOUS,
+                citations=(K1, K2, K3),
+                statements=(
+                    Statement(
+                        "1940", (K1,), ("k1.txt",), subject="Kevin Lewis (footballer, born 1940)"
+                    ),
+                    Statement("1970", (K2,), ("k2.txt",), subject="Kevin Lewis (actor)"),
+                    Statement("1964", (K3,), ("k3.txt",), subject="Kevin Lewis <i>(singer)</i>"),
+                ),
+            ),
+            {"k1.txt": KEVIN_1, "k2.txt": KEVIN_2, "k3.txt": "Rewritten since the answer."},
+            title="Three subjects share this name.",
+            sides=(
+                Side(
+                    "1940 [1]",
+                    "k1.txt",
+                    QUOTE_K1,
+                    context="k1.txt",
+                    subject="Kevin Lewis (footballer, born 1940)",
+                    links=(1,),
+                ),
+                Side(
+                    "1970 [2]",
+                    "k2.txt",
+                    QUOTE_K2,
+                    context="k2.txt",
+                    subject="Kevin Lewis (actor)",
+                    links=(2,),
+                ),
+                Side(
+                    "1964 [3]",
+                    "k3.txt",
+                    QUOTE_K3,
+                    context=None,
+                    subject="Kevin Lewis <i>(singer)</i>",
+                    links=(3,),
+                ),
+            ),
+        ),
+        id="three-way ambiguous with subjects, one document changed",
+    ),
+    pytest.param(
+        Shown(
+            Answer(
+                question="q",
+                kind=ANSWER,
+                citations=(ONE,),
+                statements=(Statement("9 <b>", (ONE,), ("d.txt",)),),
+            ),
+            {"d.txt": "x"},
+            title=None,
+            exact=(
+                '<div class="answer">9 &lt;b&gt; '
+                '<a class="cite" href="#source-1" title="Show source 1">[1]</a>.</div>'
+            ),
+        ),
+        id="single answer, unchanged",
+    ),
+]
+
+
+def plain(el: ET.Element | None) -> str | None:
+    return None if el is None else "".join(el.itertext())
+
+
+@pytest.mark.parametrize("case", SHOWN)
+def test_each_side_is_a_column_with_its_own_marked_source(case: Shown) -> None:
+    out = web.render_answer(case.answer, lambda doc: case.texts[doc])
+    # Every text came escaped: the only tags are this module's, and they nest properly.
+    assert set(re.findall(r"<(\w+)", out)) <= {"div", "span", "a", "p", "mark"}
+    root = ET.fromstring(out)
+    assert all(a.get("href", "").startswith("#source-") for a in root.iter("a"))
+    if case.exact is not None:
+        assert out == case.exact
+    assert plain(root.find("div[@class='notice-title']")) == case.title
+    columns = root.findall("div[@class='sides']/div")
+    assert len(columns) == len(case.sides)
+    for column, side in zip(columns, case.sides, strict=True):
+        assert column.get("class") == ("side disputed" if side.disputed else "side")
+        value = column.find("div[@class='side-value']")
+        assert value is not None and plain(value) == side.line
+        assert (value.find("span[@class='side-disputed']") is not None) == side.disputed
+        assert [a.get("href") for a in value.iter("a")] == [f"#source-{n}" for n in side.links]
+        assert plain(column.find("div[@class='side-subject']")) == side.subject
+        assert plain(column.find("div[@class='side-docs']")) == side.docs
+        source = column.find("p[@class='side-source']")
+        assert source is not None
+        [mark] = source.iter("mark")
+        before, after = source.text or "", mark.tail or ""
+        assert mark.text == side.mark
+        if side.context:
+            assert before + side.mark + after in case.texts[side.context] and (before or after)
+        else:
+            assert before == after == ""
+
+
+class Fixed:
+    """A pipeline that gives one prepared answer."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+
+    def ask(self, question: str, on_text: Callable[[str], None] | None = None) -> Answer:
+        return self.answer
+
+
+def test_chat_turn_marks_each_side_in_the_documents_it_reads() -> None:
+    [case] = SHOWN[0].values
+    assert isinstance(case, Shown)
+    turn = web.chat_turn(web.Asker(Fixed(case.answer)), case.texts.__getitem__, "q", [])
+    *_, (messages, sources) = turn
+    marks = [m.text for m in ET.fromstring(messages[-1]["content"]).iter("mark")]
+    assert marks == [QUOTE_A, QUOTE_B]
+    assert 'id="source-3"' in sources
 
 
 def test_earlier_answers_lose_their_links_when_a_new_question_comes() -> None:
-    old = web.render_answer(one("9", Citation("d.txt", 0, 1, "x")))
+    old = web.render_answer(one("9", Citation("d.txt", 0, 1, "x")), no_text)
     assert web.delink(old) == '<div class="answer">9 <span class="cite">[1]</span>.</div>'
 
 
