@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from rag.policy import Policy
 from rag.records import Grounded, Passage
 from rag.text import answer_sentences, terms
+from rag.values import fuller
 
 
 def key_terms(statement: str, question: str) -> list[str]:
@@ -57,7 +58,7 @@ def ground(
             continue
         cited = _cite(needed, chosen, shown, policy)
         if cited:
-            grounded.append(Grounded(text=sentence, passages=tuple(cited)))
+            grounded.append(Grounded(text=fuller(sentence, cited, question), passages=tuple(cited)))
     return grounded
 
 

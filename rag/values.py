@@ -1,0 +1,54 @@
+"""The value an answer states, as fully as its source states it.
+
+A tiny model shortens what it copies: asked when a station opened, it answers "1958"
+where the passage says "April 1, 1958". The shortened value is not wrong, but it is less
+than the source says, and two sources that give "April 1, 1958" and "January 1, 1958"
+would look alike. So a date that is part of a fuller date in its cited passage is
+replaced by that fuller date, by code, copying the passage's words (whitespace
+collapsed). A question that asks for the year alone ("In what year ...") keeps the year."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rag.records import Passage
+
+_MONTH = (
+    r"(?:Jan(?:uary|\.)?|Feb(?:ruary|\.)?|Mar(?:ch|\.)?|Apr(?:il|\.)?|May|June?|July?|"
+    r"Aug(?:ust|\.)?|Sep(?:t(?:ember|\.)?|\.)?|Oct(?:ober|\.)?|Nov(?:ember|\.)?|Dec(?:ember|\.)?)"
+)
+_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+_YEAR = r"\d{3,4}"
+# "1 April 1958", "1st of April, 1958", "April 1, 1958", "April 1 1958": a day, a month
+# and a year, in either order.
+FULL_DATE = re.compile(
+    rf"\b(?:{_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR}|{_MONTH}\s+{_DAY},?\s+{_YEAR})\b"
+)
+# What a shortened date looks like: a year, a month and year, or a day and month.
+_PARTIAL = re.compile(
+    rf"^(?:{_YEAR}|{_MONTH}\s+{_YEAR}|{_DAY}\s+(?:of\s+)?{_MONTH}|{_MONTH}\s+{_DAY})$"
+)
+_ASKS_YEAR = re.compile(r"\b(?:what|which)\s+(?:year|decade|century)\b", re.I)
+# Words and numbers, an ordinal's suffix dropped: "1st" is the day "1".
+_TOKEN = re.compile(r"(\d+)(?:st|nd|rd|th)\b|\w+")
+
+
+def _tokens(text: str) -> set[str]:
+    return {m.group(1) or m.group().lower() for m in _TOKEN.finditer(text)}
+
+
+def fuller(value: str, cited: Sequence[Passage], question: str) -> str:
+    """The value, or the one fuller date of the cited passages that contains it."""
+    bare = value.strip().rstrip(".")
+    if not _PARTIAL.match(bare) or _ASKS_YEAR.search(question):
+        return value
+    wanted = _tokens(bare)
+    found = {
+        " ".join(m.group().split())
+        for p in cited
+        for m in FULL_DATE.finditer(p.text)
+        if wanted <= _tokens(m.group())
+    }
+    # Two different full dates hold the short one: the source does not say which.
+    return found.pop() if len(found) == 1 else value

@@ -1,0 +1,52 @@
+"""The fuller value: a shortened date becomes the date its cited passage states."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.records import Passage
+from rag.values import fuller
+
+
+def passage(text: str) -> Passage:
+    return Passage(number=1, doc="d.txt", start=0, end=len(text), text=text, dense=0.5)
+
+
+CASES = [
+    # (answer, passage, question, expected)
+    (
+        "1958",
+        "The station opened on April 1, 1958.",
+        "When was the station opened?",
+        "April 1, 1958",
+    ),
+    (
+        "1916",
+        "Porush was born on 2 April 1916 in Jerusalem.",
+        "When was Porush born?",
+        "2 April 1916",
+    ),
+    ("August 10", "It aired on August 10, 1966 on NBC.", "When did it air?", "August 10, 1966"),
+    ("May 1970", "It was released in May 12th, 1970.", "When was it released?", "May 12th, 1970"),
+    ("1 April", "It opened on 1st of April 1958.", "When did it open?", "1st of April 1958"),
+    # The year alone is what is asked.
+    ("1958", "The station opened on April 1, 1958.", "In what year was it opened?", "1958"),
+    # Two full dates hold the year: the passage does not say which, so nothing changes.
+    ("1958", "Built on April 1, 1958 and opened on May 2, 1958.", "When?", "1958"),
+    # Another day is not this one: "April 1" is not part of "April 10, 1958".
+    ("April 1", "It opened on April 10, 1958.", "When did it open?", "April 1"),
+    # Already full, or not a date at all.
+    ("April 1, 1958", "It opened on April 1, 1958.", "When did it open?", "April 1, 1958"),
+    ("Shae Jones", "Shae Jones released it on April 1, 1958.", "Who released it?", "Shae Jones"),
+    ("in 1958", "It opened on April 1, 1958.", "When did it open?", "in 1958"),
+]
+
+
+@pytest.mark.parametrize(("answer", "text", "question", "expected"), CASES)
+def test_fuller(answer: str, text: str, question: str, expected: str) -> None:
+    assert fuller(answer, [passage(text)], question) == expected
+
+
+def test_the_fuller_value_is_copied_from_the_passage() -> None:
+    text = "It opened on April\n1,  1958."
+    assert fuller("1958", [passage(text)], "When?") == "April 1, 1958"
