@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rag import conflicts, decide, prompts, render, reply, signals
 from rag.ground import ground
 from rag.injection import addresses_assistant
-from rag.records import REFUSAL, Answer, Completion, Grounded, Passage, Timings
+from rag.records import REFUSAL, Answer, Completion, Grounded, Hit, Passage, Timings
 from rag.retrieve import passages, rank_passages, retrieve
 
 if TYPE_CHECKING:
@@ -27,14 +27,11 @@ def ask(index: OpenIndex, question: str, on_text: OnText | None = None) -> Answe
     q = decide.check_question(question, policy)
     opened = index.sync()
     qvec = index.embedder.embed([q])[0]
-    hits = retrieve(q, qvec, opened, settings.k, index.bm25)
-    # A sentence that speaks to the assistant ("ignore previous instructions") is an
-    # attempt to steer it, not evidence: it is never shown to the model nor cited.
-    spans = [
-        s
-        for s in passages(hits, index.text)
-        if not (policy.drop_instructions and addresses_assistant(s[3]))
-    ]
+    # One search serves the first answer (the top k) and the search for other sources
+    # (`side_depth` deep): the top k of a deeper search are the same chunks.
+    deep = retrieve(q, qvec, opened, max(settings.k, policy.side_depth), index.bm25)
+    hits = deep[: settings.k]
+    spans = _evidence(index, hits)
     shown = rank_passages(
         spans,
         index.sentence_vectors(spans),
@@ -62,7 +59,7 @@ def ask(index: OpenIndex, question: str, on_text: OnText | None = None) -> Answe
     if not decide.answerable(first.grounded) or not decide.accept(row, score, policy):
         return _finish(refusal, started, retrieved, [first.completion])
 
-    sides, kind, completions = _sides(index, q, first, shown, spans, qvec)
+    sides, kind, completions = _sides(index, q, first, shown, deep, qvec)
     stated = render.statements(sides, index.citation)
     answer = replace(
         refusal,
@@ -74,30 +71,47 @@ def ask(index: OpenIndex, question: str, on_text: OnText | None = None) -> Answe
     return _finish(answer, started, retrieved, [first.completion, *completions])
 
 
+def _evidence(index: OpenIndex, hits: list[Hit]) -> list[tuple[str, int, int, str]]:
+    """The sentences of the hits that may be shown. A sentence that speaks to the
+    assistant ("ignore previous instructions") is an attempt to steer it, not evidence:
+    it is never shown to the model nor cited."""
+    drop = index.policy.drop_instructions
+    return [s for s in passages(hits, index.text) if not (drop and addresses_assistant(s[3]))]
+
+
 def _sides(
     index: OpenIndex,
     q: str,
     first: _Draft,
     shown: list[Passage],
-    spans: list[tuple[str, int, int, str]],
+    deep: list[Hit],
     qvec: np.ndarray,
 ) -> tuple[list[conflicts.Side], str, list[Completion]]:
-    """Every side the sources support: each other relevant document, and each near-copy
-    of a cited one, asked on its own; kept if it passes the first answer's decision, then
-    merged by value and judged against the documents (rag.conflicts)."""
+    """Every side the sources support: each other relevant document that does not already
+    hold the first answer's value, and each near-copy of a cited one, asked on its own;
+    kept if it passes the first answer's decision, then merged by value and judged
+    against the documents (rag.conflicts)."""
     policy = index.policy
     candidates = [conflicts.Candidate(tuple(first.grounded), accepted=True)]
     cited = {p.doc for g in first.grounded for p in g.passages}
-    asked = conflicts.other_documents(shown, cited, policy)
-    # A near-copy of a cited document that lacks the answer's value is asked whatever its
-    # rank: a planted copy is then surfaced beside the original instead of hiding behind
-    # it. A copy that holds the value would only agree, so it is not worth a model call.
     value = candidates[0].value
-    copies = conflicts.near_copies(cited, (s[0] for s in spans), index.text, policy)
+    best: dict[str, float] = {}
+    for h in deep:
+        best.setdefault(h.chunk.doc, h.dense)
+    others = conflicts.other_documents(shown, list(best.items()), cited, policy)
+    # A document that holds the value would only agree: it is not worth a model call.
+    # Where one of its retrieved sentences holds the value, that sentence is cited as
+    # agreeing, which also keeps the value from looking like a lone planted copy.
+    agree = [d for d in others if conflicts.gives(q, value, index.text(d))]
+    candidates += conflicts.agreeing(q, value, _evidence(index, _of(deep, agree)))
+    asked = [d for d in others if d not in agree][: max(0, policy.max_sides - 1)]
+    # A near-copy of a cited document that lacks the answer's value is asked whatever its
+    # rank: a planted copy is then surfaced beside the original instead of hiding behind it.
+    copies = conflicts.near_copies(cited, best, index.text, policy)
     asked += [d for d in copies if d not in asked and not conflicts.gives(q, value, index.text(d))]
     completions = []
     for doc in asked:
-        draft = _draft(index, _own(index, doc, shown, spans, qvec, q), q, None)
+        draft = _draft(index, _own(index, doc, shown, deep, qvec, q), q, None)
         completions.append(draft.completion)
         row = signals.compute(q, draft.shown, draft.answer, draft.grounded, draft.completion)
         ok = decide.answerable(draft.grounded) and decide.accept(
@@ -112,19 +126,23 @@ def _own(
     index: OpenIndex,
     doc: str,
     shown: list[Passage],
-    spans: list[tuple[str, int, int, str]],
+    deep: list[Hit],
     qvec: np.ndarray,
     q: str,
 ) -> list[Passage]:
-    """The document's shown passages, numbered from 1; for a near-copy none of whose
+    """The document's shown passages, numbered from 1; for a document none of whose
     sentences made the shown list, its own best retrieved sentences."""
+    cap = index.policy.side_passages
     own = conflicts.own_passages(shown, doc)
     if own:
-        return own
-    mine = [s for s in spans if s[0] == doc]
-    settings = index.settings
+        return own[:cap]
+    mine = _evidence(index, _of(deep, [doc]))
     vectors = index.sentence_vectors(mine)
-    return rank_passages(mine, vectors, qvec, settings.max_passages, q, settings.rerank_alpha)
+    return rank_passages(mine, vectors, qvec, cap, q, index.settings.rerank_alpha)
+
+
+def _of(hits: list[Hit], docs: list[str]) -> list[Hit]:
+    return [h for h in hits if h.chunk.doc in docs]
 
 
 @dataclass(frozen=True)

@@ -61,20 +61,31 @@ class Side:
         return " ".join(g.text for g in self.grounded)
 
 
-def other_documents(shown: Sequence[Passage], cited: set[str], policy: Policy) -> list[str]:
-    """Documents the answer did not cite that hold one of the top `conflict_top` passages,
-    nearly as relevant as the best: best first, at most `max_sides - 1` of them.
+def other_documents(
+    shown: Sequence[Passage],
+    deep: Sequence[tuple[str, float]],
+    cited: set[str],
+    policy: Policy,
+) -> list[str]:
+    """Documents the answer did not cite that may answer differently, best first: those
+    holding one of the top `conflict_top` shown passages, then those among the `deep`
+    (doc, cosine) retrieval results, each nearly as relevant as the best
+    (`conflict_relevance`). All of them; the caller spends at most `max_sides - 1` calls.
 
     Both seed articles cover one event, so "among the top passages" alone held for almost
     every question and doubled the model calls (benchmarks: 2.0 calls per answer)."""
-    if not shown:
-        return []
-    best = shown[0].dense
     out: list[str] = []
-    for p in shown[: policy.conflict_top]:
-        if p.doc not in cited and p.doc not in out and p.dense >= policy.conflict_relevance * best:
-            out.append(p.doc)
-    return out[: max(0, policy.max_sides - 1)]
+    for ranked in (
+        [(p.doc, p.dense) for p in shown[: policy.conflict_top]],
+        list(deep[: policy.side_depth]),
+    ):
+        if not ranked:
+            continue
+        best = ranked[0][1]
+        for doc, score in ranked:
+            if doc not in cited and doc not in out and score >= policy.conflict_relevance * best:
+                out.append(doc)
+    return out
 
 
 def own_passages(shown: Sequence[Passage], doc: str) -> list[Passage]:
@@ -96,6 +107,20 @@ def value_terms(question: str, value: str) -> frozenset[str]:
 def gives(question: str, value: str, text: str) -> bool:
     """Whether the text holds every term of the value."""
     return value_terms(question, value) <= set(terms(text))
+
+
+def agreeing(
+    question: str, value: str, spans: Sequence[tuple[str, int, int, str]]
+) -> list[Candidate]:
+    """For each document among the (doc, start, end, text) spans, its first sentence that
+    holds every term of the value, as an accepted candidate giving that value: agreement
+    found by code, without a model call."""
+    out: dict[str, Candidate] = {}
+    for doc, start, end, text in spans:
+        if doc not in out and gives(question, value, text):
+            p = Passage(number=len(out) + 1, doc=doc, start=start, end=end, text=text, dense=0.0)
+            out[doc] = Candidate((Grounded(value, (p,)),), accepted=True)
+    return list(out.values())
 
 
 def merge(question: str, candidates: Sequence[Candidate], policy: Policy) -> list[Side]:

@@ -34,6 +34,16 @@ class Policy:
     # document's answer is relevant enough to stand beside the first as a conflict.
     conflict_top: int = 3
     conflict_relevance: float = 0.8
+    # Other sources are also sought this many chunks deep (0: only among the shown
+    # passages): on a corpus of many documents a third answer sits below the k chunks
+    # the first answer reads. A document is asked when its best chunk scores at least
+    # `conflict_relevance` of the best chunk, and only if it does not already hold the
+    # first answer's value (it would only agree: no model call is spent on it).
+    side_depth: int = 0
+    # Each other source is asked with at most this many of its own best sentences: a
+    # short prompt per source keeps the extra calls cheap (prompt reading is most of a
+    # call's time on 2 cores).
+    side_passages: int = 6
     # A disagreeing answer is a side only when its evidence speaks to the same part of the
     # question as the first answer's: of the question terms the smaller evidence holds,
     # at least this share must be in the other's too. 1.0 (one holds the other) keeps a

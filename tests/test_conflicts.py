@@ -364,25 +364,41 @@ def shown_passages(*docs_and_scores: tuple[str, float]) -> list[Passage]:
 
 
 @pytest.mark.parametrize(
-    ("max_sides", "cited", "expected"),
+    ("side_depth", "cited", "expected"),
     [
-        (2, {"a"}, ["b"]),
-        (3, {"a"}, ["b", "c"]),
-        (4, {"a"}, ["b", "c"]),  # "d" is not among the top 3 passages
-        (1, {"a"}, []),
-        (3, {"a", "b"}, ["c"]),
+        (0, {"a"}, ["b", "c"]),  # "d" is not among the top 3 passages
+        (0, {"a", "b"}, ["c"]),
+        # Deeper retrieval adds documents below the shown passages, best first, when
+        # nearly as relevant as the best chunk: "f" (0.5 < 0.8 * 0.95) is not.
+        (3, {"a"}, ["b", "c", "e"]),
+        (4, {"a"}, ["b", "c", "e"]),
+        (2, {"a"}, ["b", "c"]),  # "e" is the third deepest chunk
     ],
 )
-def test_other_documents(max_sides: int, cited: set[str], expected: list[str]) -> None:
+def test_other_documents(side_depth: int, cited: set[str], expected: list[str]) -> None:
     shown = shown_passages(("a", 0.9), ("b", 0.85), ("b", 0.8), ("d", 0.9))
     shown[2] = replace(shown[2], doc="c")
-    policy = replace(RULES, max_sides=max_sides)
-    assert conflicts.other_documents(shown, cited, policy) == expected
+    deep = [("a", 0.95), ("b", 0.9), ("e", 0.8), ("f", 0.5)]
+    policy = replace(RULES, side_depth=side_depth)
+    assert conflicts.other_documents(shown, deep, cited, policy) == expected
 
 
 def test_a_document_not_relevant_enough_is_not_asked() -> None:
     shown = shown_passages(("a", 0.9), ("b", 0.5), ("c", 0.85))
-    assert conflicts.other_documents(shown, {"a"}, replace(RULES, max_sides=5)) == ["c"]
+    assert conflicts.other_documents(shown, [], {"a"}, replace(RULES, max_sides=5)) == ["c"]
+
+
+def test_documents_holding_the_value_agree_without_a_model_call() -> None:
+    spans = [
+        ("x.txt", 0, 20, "Nothing about it."),
+        ("x.txt", 21, 60, "It was released on August 10, 1966."),
+        ("x.txt", 61, 90, "Again August 10, 1966."),
+        ("y.txt", 0, 30, "Released in 1967."),
+    ]
+    found = conflicts.agreeing("When was it released?", "August 10, 1966", spans)
+    assert [(c.accepted, [(p.doc, p.start) for p in c.passages]) for c in found] == [
+        (True, [("x.txt", 21)])
+    ]
 
 
 # --- rendering ------------------------------------------------------------------------------
