@@ -207,11 +207,12 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     texts = load_texts(folder / "corpus")
     index = args.index or REPO / "reports" / "external-index" / args.set
     drawn = "all" if args.sample is None else args.sample
-    tag = "-record" if args.record else ""
+    tag = ("-record" if args.record else "") + (f"-{args.tag}" if args.tag else "")
     out = args.out / f"{args.set.replace('/', '-')}-n{drawn}-s{args.seed}{tag}"
     out.mkdir(parents=True, exist_ok=True)
     # Recording answers every grounded draft and keeps its signals, for calibrate.py.
-    idx = _open(folder / "corpus", index, **(RECORD if args.record else {}))
+    overrides = {**(RECORD if args.record else {}), **dict(args.policy)}
+    idx = _open(folder / "corpus", index, **overrides)
     _ready(idx)
     started = time.perf_counter()
     with open(out / "results.jsonl", "w", encoding="utf-8") as fh:
@@ -231,6 +232,25 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     }
     (out / "summary.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
+
+
+def _policy_field(text: str) -> tuple[str, object]:
+    """FIELD=VALUE for a policy field, the value parsed as the field's default's type."""
+    from rag.policy import RULES
+
+    name, sep, raw = text.partition("=")
+    default = getattr(RULES, name, None) if sep else None
+    if default is None or isinstance(default, tuple):
+        raise argparse.ArgumentTypeError(f"not a settable policy field: {text!r}")
+    try:
+        if isinstance(default, bool):
+            if raw not in ("true", "false"):
+                raise ValueError(raw)
+            return name, raw == "true"
+        return name, type(default)(raw)
+    except ValueError:
+        message = f"{name} takes a {type(default).__name__}, not {raw!r}"
+        raise argparse.ArgumentTypeError(message) from None
 
 
 def _recorded_set(path: Path) -> str:
@@ -286,6 +306,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="answer every grounded draft (no score, no type veto), for benchmarks/calibrate.py",
     )
+    parser.add_argument(
+        "--policy",
+        type=_policy_field,
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="run with one policy field changed (repeatable), e.g. max_sides=4",
+    )
+    parser.add_argument("--tag", default="", help="suffix for the results folder")
     args = parser.parse_args(argv)
     root = data_root()
     try:
