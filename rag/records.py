@@ -192,6 +192,10 @@ class Answer:
                 "generate_s": round(self.timings.generate_s, 4),
                 "total_s": round(self.timings.total_s, 4),
             },
+            # What the answer cost: one model call per source asked (rag.conflicts).
+            "model_calls": self.model_calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
             "conflict": self.conflict,
             "kind": self.kind,
             # Each statement names its citations by position in "citations" (0-based).

@@ -544,6 +544,41 @@ def test_the_default_still_asks_one_other_document(tmp_path: Path) -> None:
     assert len(answer.statements) == 2 and answer.model_calls == 2
 
 
+def test_a_source_below_the_top_k_is_found_side_depth_deep(tmp_path: Path) -> None:
+    """With k=1 only one chunk is read for the first answer; the other parties sit deeper."""
+    found = {}
+    for depth in (0, 4):
+        folder = tmp_path / str(depth)
+        folder.mkdir()
+        opened = open_corpus(
+            folder,
+            PARTIES,
+            first_match(YEAR),
+            k=1,
+            max_sides=3,
+            conflict_relevance=0.5,
+            side_depth=depth,
+        )
+        answer = opened.ask("When was the PMK founded?")
+        found[depth] = {s.text for s in answer.statements}
+        assert spans_hold(answer, folder / "corpus")
+    assert len(found[0]) == 1
+    assert found[4] == {"1989", "1981", "1975"}
+
+
+def test_a_source_that_gives_the_value_agrees_without_a_model_call(tmp_path: Path) -> None:
+    docs = {
+        "kosovo.txt": PARTIES["kosovo.txt"],
+        "again.txt": "Students founded the PMK of Pristina in 1989, in Kosovo.",
+        "noise.txt": PARTIES["noise.txt"],
+    }
+    opened = open_corpus(tmp_path, docs, first_match(YEAR), max_sides=3, conflict_relevance=0.5)
+    answer = opened.ask("When was the PMK founded?")
+    assert answer.kind == ANSWER and answer.model_calls == 1
+    assert {c.doc for c in answer.citations} == {"kosovo.txt", "again.txt"}
+    assert spans_hold(answer, tmp_path / "corpus")
+
+
 def test_titled_documents_are_subjects_that_share_a_name(tmp_path: Path) -> None:
     docs = {
         "kosovo.txt": "PMK (Kosovo) PMK was a party founded in 1989 by students in Pristina.",
