@@ -538,10 +538,11 @@ def test_three_documents_three_sides(tmp_path: Path) -> None:
     assert spans_hold(answer, tmp_path / "corpus")
 
 
-def test_the_default_still_asks_one_other_document(tmp_path: Path) -> None:
-    opened = open_corpus(tmp_path, PARTIES, first_match(YEAR), conflict_relevance=0.5)
+def test_the_default_asks_at_most_two_other_documents(tmp_path: Path) -> None:
+    docs = {**PARTIES, "club.txt": "The PMK football club of Lille was founded in 1921."}
+    opened = open_corpus(tmp_path, docs, first_match(YEAR), conflict_relevance=0.5)
     answer = opened.ask("When was the PMK founded?")
-    assert len(answer.statements) == 2 and answer.model_calls == 2
+    assert len(answer.statements) == 3 and answer.model_calls == 3
 
 
 def test_a_source_below_the_top_k_is_found_side_depth_deep(tmp_path: Path) -> None:
