@@ -40,8 +40,8 @@ class Policy:
     # `conflict_relevance` of the best chunk, and only if it does not already hold the
     # first answer's value (it would only agree: no model call is spent on it).
     # Fitted on RAMDocs a: the right answers' documents among the distinct documents of
-    # the top 4 chunks covered 0.79 of the right answers, of the top 8 0.84, deeper
-    # no more (benchmarks/external.py; relevance share 0.8).
+    # the top 4 chunks held 0.79 of the right answers, of the top 8 0.84, of the top 12
+    # or more 0.85 (60 questions, seed 0; relevance share 0.8).
     side_depth: int = 8
     # Each other source is asked with at most this many of its own best sentences: a
     # short prompt per source keeps the extra calls cheap (prompt reading is most of a
@@ -51,13 +51,16 @@ class Policy:
     # question as the first answer's: of the question terms the smaller evidence holds,
     # at least this share must be in the other's too. 1.0 (one holds the other) keeps a
     # neighbouring topic out on the seed corpus; on RAMDocs, sources about different
-    # subjects word the question differently ("Jimmy Ryan" against "Ryan ... born"), so
-    # fit it there against the seed suite's false conflicts.
+    # subjects word the question differently ("Jimmy Ryan" against "Ryan ... born").
+    # 0.5 moved nothing on RAMDocs a (every right answer 0.23 -> 0.22 at 4 sides): there
+    # the two evidence sentences often hold disjoint parts of the question ("first
+    # broadcast" against "Tomorrow's World"), which no share admits. It stays 1.0.
     conflict_coverage: float = 1.0
     # At most `max_sides - 1` other documents are asked: each costs one more model call
     # (0.5-1.5 s on 2 cores). Fitted on RAMDocs a (60 questions, seed 0; README "Every
-    # side"): 2 stated every right answer for 0.12 of questions, 3 for 0.20 and 4 for
-    # 0.22; 4 took p50 5.4 s there, over the 3.5 s budget, so 3 is the default.
+    # side"): asking one other document among the shown passages stated every right
+    # answer for 0.12 of questions; 8 chunks deep, 3 sides did for 0.20 and 4 for 0.22.
+    # 4 took p50 5.4 s there, further over the 3.5 s budget, so 3 is the default.
     max_sides: int = 3
     # Two documents are near-copies when this share of the smaller one's word shingles
     # (runs of `shingle_words` words) also occur in the other. A near-copy that gives a
