@@ -99,11 +99,17 @@ def _sides(
     for h in deep:
         best.setdefault(h.chunk.doc, h.dense)
     others = conflicts.other_documents(shown, list(best.items()), cited, policy)
-    # A document that holds the value would only agree: it is not worth a model call.
-    # Where one of its retrieved sentences holds the value, that sentence is cited as
-    # agreeing, which also keeps the value from looking like a lone planted copy.
-    agree = [d for d in others if conflicts.gives(q, value, index.text(d))]
-    candidates += conflicts.agreeing(q, value, _evidence(index, _of(deep, agree)))
+    own = {d: _own(index, d, shown, deep, qvec, q) for d in others}
+    # A document whose own best sentences (those it would be asked with) hold the value
+    # would only agree: that sentence is cited as agreeing, with no model call, which also
+    # keeps the value from looking like a lone planted copy. The whole document is not
+    # enough: an article may name the value elsewhere and answer differently (seed
+    # suite: "Pyongyang" against "Kigye Airport").
+    agreeing = conflicts.agreeing(
+        q, value, [(p.doc, p.start, p.end, p.text) for d in others for p in own[d]]
+    )
+    candidates += agreeing
+    agree = {c.passages[0].doc for c in agreeing}
     asked = [d for d in others if d not in agree][: max(0, policy.max_sides - 1)]
     # A near-copy of a cited document that lacks the answer's value is asked whatever its
     # rank: a planted copy is then surfaced beside the original instead of hiding behind it.
@@ -111,7 +117,8 @@ def _sides(
     asked += [d for d in copies if d not in asked and not conflicts.gives(q, value, index.text(d))]
     completions = []
     for doc in asked:
-        draft = _draft(index, _own(index, doc, shown, deep, qvec, q), q, None)
+        mine = own[doc] if doc in own else _own(index, doc, shown, deep, qvec, q)
+        draft = _draft(index, mine, q, None)
         completions.append(draft.completion)
         row = signals.compute(q, draft.shown, draft.answer, draft.grounded, draft.completion)
         ok = decide.answerable(draft.grounded) and decide.accept(

@@ -43,10 +43,11 @@ class Policy:
     # the top 4 chunks held 0.79 of the right answers, of the top 8 0.84, of the top 12
     # or more 0.85 (60 questions, seed 0; relevance share 0.8).
     side_depth: int = 8
-    # Each other source is asked with at most this many of its own best sentences: a
-    # short prompt per source keeps the extra calls cheap (prompt reading is most of a
-    # call's time on 2 cores).
-    side_passages: int = 2
+    # Each other source is asked with at most this many of its own best sentences. 2
+    # (shorter prompts, cheaper calls) cost the seed suite its conflicts (detection 0.6 ->
+    # 0.2, a false conflict 0.026) and RAMDocs a 0.23 -> 0.22 of questions with every
+    # right answer, so each source keeps as many sentences as the first answer reads.
+    side_passages: int = 6
     # A disagreeing answer is a side only when its evidence speaks to the same part of the
     # question as the first answer's: of the question terms the smaller evidence holds,
     # at least this share must be in the other's too. 1.0 (one holds the other) keeps a
