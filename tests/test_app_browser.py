@@ -121,6 +121,30 @@ def test_answer_cites_the_marked_sentence_then_refuses(
         )
 
 
+def test_sides_stand_in_columns_each_with_its_marked_source(
+    page: Any, seeds_app: RunningApp
+) -> None:
+    """The seed articles disagree on where the ceremony was held (a regression case of
+    kind conflict): the answer shows each side in its own column, side by side, each with
+    the span that gives it marked inside its own document's text."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    open_app(page, seeds_app)
+    answer = ask(page, "Where was the ceremony held?")
+    seeds_app.answered("browser")
+    assert "The sources differ" in answer.locator(".notice-title").inner_text()
+    sides = answer.locator(".side")
+    assert sides.count() >= 2, answer.inner_html()
+    boxes = [sides.nth(i).bounding_box() for i in range(2)]
+    assert boxes[0] and boxes[1]
+    # Next to each other: the same row, the second to the right of the first.
+    assert abs(boxes[0]["y"] - boxes[1]["y"]) < 5 and boxes[1]["x"] > boxes[0]["x"], boxes
+    values = [sides.nth(i).locator(".side-value").inner_text() for i in range(sides.count())]
+    assert any("Pyongyang" in v for v in values) and any("Kigye" in v for v in values), values
+    for i in range(sides.count()):
+        assert sides.nth(i).locator("mark").count() == 1, sides.nth(i).inner_html()
+    page.screenshot(path=str(ARTIFACTS / "app-sides.png"))
+
+
 QUEUE_STATUS = '#chat [data-testid="status-tracker"] .progress-text'
 BUSY_TOAST = "currently busy. Please try again"
 
