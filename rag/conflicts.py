@@ -69,15 +69,16 @@ def other_documents(
 ) -> list[str]:
     """Documents the answer did not cite that may answer differently, best first: those
     holding one of the top `conflict_top` shown passages, then those among the `deep`
-    (doc, cosine) retrieval results, each nearly as relevant as the best
-    (`conflict_relevance`). All of them; the caller spends at most `max_sides - 1` calls.
+    (doc, cosine) retrieval results that reach `side_floor`, each nearly as relevant as
+    the best (`conflict_relevance`). All of them; the caller spends at most `max_sides - 1` calls.
 
     Both seed articles cover one event, so "among the top passages" alone held for almost
     every question and doubled the model calls (benchmarks: 2.0 calls per answer)."""
     out: list[str] = []
     for ranked in (
         [(p.doc, p.dense) for p in shown[: policy.conflict_top]],
-        list(deep[: policy.side_depth]),
+        # Deeper down, a weak best chunk makes the share meaningless: a floor too.
+        [(d, s) for d, s in deep[: policy.side_depth] if s >= policy.side_floor],
     ):
         if not ranked:
             continue

@@ -364,22 +364,26 @@ def shown_passages(*docs_and_scores: tuple[str, float]) -> list[Passage]:
 
 
 @pytest.mark.parametrize(
-    ("side_depth", "cited", "expected"),
+    ("side_depth", "floor", "cited", "expected"),
     [
-        (0, {"a"}, ["b", "c"]),  # "d" is not among the top 3 passages
-        (0, {"a", "b"}, ["c"]),
+        (0, 0.5, {"a"}, ["b", "c"]),  # "d" is not among the top 3 passages
+        (0, 0.5, {"a", "b"}, ["c"]),
         # Deeper retrieval adds documents below the shown passages, best first, when
         # nearly as relevant as the best chunk: "f" (0.5 < 0.8 * 0.95) is not.
-        (3, {"a"}, ["b", "c", "e"]),
-        (4, {"a"}, ["b", "c", "e"]),
-        (2, {"a"}, ["b", "c"]),  # "e" is the third deepest chunk
+        (3, 0.5, {"a"}, ["b", "c", "e"]),
+        (4, 0.5, {"a"}, ["b", "c", "e"]),
+        (2, 0.5, {"a"}, ["b", "c"]),  # "e" is the third deepest chunk
+        # Below the floor a chunk is no source, however close to the best it scores.
+        (3, 0.85, {"a"}, ["b", "c"]),
     ],
 )
-def test_other_documents(side_depth: int, cited: set[str], expected: list[str]) -> None:
+def test_other_documents(
+    side_depth: int, floor: float, cited: set[str], expected: list[str]
+) -> None:
     shown = shown_passages(("a", 0.9), ("b", 0.85), ("b", 0.8), ("d", 0.9))
     shown[2] = replace(shown[2], doc="c")
     deep = [("a", 0.95), ("b", 0.9), ("e", 0.8), ("f", 0.5)]
-    policy = replace(RULES, side_depth=side_depth)
+    policy = replace(RULES, side_depth=side_depth, side_floor=floor)
     assert conflicts.other_documents(shown, deep, cited, policy) == expected
 
 
@@ -559,6 +563,7 @@ def test_a_source_below_the_top_k_is_found_side_depth_deep(tmp_path: Path) -> No
             max_sides=3,
             conflict_relevance=0.5,
             side_depth=depth,
+            side_floor=0.0,
         )
         answer = opened.ask("When was the PMK founded?")
         found[depth] = {s.text for s in answer.statements}
