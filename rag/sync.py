@@ -110,7 +110,7 @@ def update_index(
             log(f"warning: {warning}")
         if not docs:
             raise no_usable_documents(s.corpus, warnings)
-        before = base.documents if base is not None else {}
+        before = base.rows.text_sha256() if base is not None else {}
         report = _report(before, docs, len(corpus["skipped"]))
         if base is not None and not reread and all(recorded[k] == v for k, v in corpus.items()):
             log(f"{report} ({_size(base)} in {s.index})")
@@ -130,7 +130,7 @@ def update_index(
 
 def _documents(
     s: Settings, stats: Stats, base: store.Store | None, reread: bool
-) -> tuple[list[Document], dict[str, Any]]:
+) -> tuple[list[Document | str], dict[str, Any]]:
     """The corpus's documents in order, reading only the files that are new or changed
     (every file, when `reread`), and the manifest's record of the corpus: every file's
     hash, size and mtime, and why each unusable one was skipped."""
@@ -138,15 +138,16 @@ def _documents(
     diff = changes(
         s.corpus, stats, recorded.get("corpus_files", {}), recorded.get("corpus_stats", {})
     )
-    before = base.documents if base is not None else {}
+    before = set(base.rows.order) if base is not None else set()
     skipped: dict[str, str] = dict(recorded.get("skipped", {}))
     fresh = set(diff.added) | set(diff.changed)
-    docs: list[Document] = []
+    # A document that did not change is passed by name: its text stays unread in the index.
+    docs: list[Document | str] = []
     hashes = dict(diff.hashes)
     for name in stats:
         known = name not in fresh and not reread
         if known and name in before:
-            docs.append(before[name])
+            docs.append(name)
         elif not (known and name in skipped):  # a file skipped before is not read again
             got = try_read(s.corpus, name)
             if isinstance(got, str):
@@ -187,16 +188,18 @@ def reason_of(exc: StoreError) -> str:
     return str(exc).split("; run `rag index`")[0].split("; the index is corrupt")[0]
 
 
-def _report(before: Mapping[str, Document], docs: list[Document], skipped: int) -> Report:
-    names = {d.name for d in docs}
-    added = sum(d.name not in before for d in docs)
-    updated = sum(d.name in before and not store.same_text(before[d.name], d) for d in docs)
+def _report(before: Mapping[str, str], docs: list[Document | str], skipped: int) -> Report:
+    """Counts by document; `before` holds each indexed document's text fingerprint."""
+    names = {d if isinstance(d, str) else d.name for d in docs}
+    fresh = [d for d in docs if not isinstance(d, str)]
+    added = sum(d.name not in before for d in fresh)
+    updated = sum(d.name in before and before[d.name] != store.text_sha256(d) for d in fresh)
     removed = sum(name not in names for name in before)
     return Report(added, updated, removed, len(docs) - added - updated, skipped)
 
 
 def _size(s: store.Store) -> str:
-    return f"{len(s.documents):,} documents, {len(s.chunks):,} chunks"
+    return f"{len(s.documents):,} documents, {s.size:,} chunks"
 
 
 class _Bar:
