@@ -100,7 +100,9 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     return manifest
 
 
-def check_compatible(manifest: dict[str, Any], expected: dict[str, Any], folder: Path) -> None:
+def check_compatible(
+    manifest: dict[str, Any], expected: dict[str, Any], folder: Path | str
+) -> None:
     """Raise when the index was built with other settings than the ones running now."""
     for key, want in expected.items():
         have = manifest.get(key)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from rag import store
 from rag.corpus import changes, file_stats, no_usable_documents, try_read
 from rag.embed import Embedder, SentenceTransformerEmbedder
 from rag.errors import StoreError
-from rag.manifest import OlderFormat, check_compatible, expected_settings, read_manifest
+from rag.manifest import OlderFormat, check_compatible, expected_settings
+from rag.place import Place, place
 from rag.progress import Progress, on_terminal
 from rag.readers import extraction_version
 from rag.records import Document
@@ -93,9 +95,10 @@ def update_index(
     which must not silently replace an index built with other settings) an error."""
     warnings: list[str] = []
     file_stats(s.corpus, s.max_file_bytes)  # a missing corpus is the first thing to say
-    store.check_writable(s.index)
-    with store.lock(s.index):
-        base = None if full else _base(s, current, strict, log)
+    home = place(s)
+    home.check_writable()
+    with home.lock():
+        base = None if full else _base(s, home, current, strict, log)
         stats = file_stats(s.corpus, s.max_file_bytes, warn=warnings.append)
         recorded: dict[str, Any] = base.manifest if base is not None else {}
         version = extraction_version()
@@ -113,7 +116,7 @@ def update_index(
         before = base.rows.text_sha256() if base is not None else {}
         report = _report(before, docs, len(corpus["skipped"]))
         if base is not None and not reread and all(recorded[k] == v for k, v in corpus.items()):
-            log(f"{report} ({_size(base)} in {s.index})")
+            log(f"{report} ({_size(base)} in {home.name})")
             return Synced(base, stats, report)
         bar = _Bar(log, terminal)
         try:
@@ -122,9 +125,9 @@ def update_index(
             )
         finally:
             bar.close()
-        saved = store.save(replace(built, manifest=built.manifest | corpus), s.index)
+        saved = home.save(replace(built, manifest=built.manifest | corpus))
     report = replace(report, embedded=embedded)
-    log(f"{report} ({_size(saved)} in {s.index})")
+    log(f"{report} ({_size(saved)} in {home.name})")
     return Synced(saved, stats, report)
 
 
@@ -163,16 +166,23 @@ def _documents(
     }
 
 
-def _base(s: Settings, current: store.Store | None, strict: bool, log: Log) -> store.Store | None:
+def _base(
+    s: Settings, home: Place, current: store.Store | None, strict: bool, log: Log
+) -> store.Store | None:
     """The saved store to update, or None to build from scratch."""
+    # A shared store is never rebuilt over what it holds: any doubt is an error.
+    strict = strict or not home.follows_corpus
     try:
-        manifest = read_manifest(s.index)
+        manifest = home.read_manifest()
         if manifest is None:
             return None
-        check_compatible(manifest, expected_settings(s.chunk_chars, s.overlap_sentences), s.index)
+        expected = expected_settings(s.chunk_chars, s.overlap_sentences)
+        if not home.follows_corpus:
+            _check_shared(manifest, expected, home.name)
+        check_compatible(manifest, expected, home.name)
         if current is not None and current.manifest == manifest:
             return current
-        return store.load(s.index)
+        return home.load()
     except OlderFormat as exc:
         log(f"{reason_of(exc)}; rebuilding it")
         return None
@@ -181,6 +191,31 @@ def _base(s: Settings, current: store.Store | None, strict: bool, log: Log) -> s
             raise
         log(f"{reason_of(exc)}; rebuilding it from scratch")
         return None
+
+
+def copy_index(s: Settings, source: Path, log: Log = stderr) -> store.Store:
+    """`rag index --store URL --from-index DIR`: copy a saved FAISS index into the store
+    the settings name, vectors and all, without embedding anything."""
+    copied = store.load(source)
+    check_compatible(copied.manifest, expected_settings(s.chunk_chars, s.overlap_sentences), source)
+    home = place(s)
+    home.check_writable()
+    with home.lock():
+        saved = home.save(replace(copied, extra={}))
+    log(f"copied {_size(saved)} from {source} to {home.name}")
+    return saved
+
+
+def _check_shared(manifest: dict[str, Any], expected: dict[str, Any], where: str) -> None:
+    """A shared store built with another model, dimension or chunking is never replaced
+    by a rebuild from here: other instances answer from it."""
+    for key, want in expected.items():
+        if key != "format_version" and manifest.get(key) != want:
+            raise StoreError(
+                f"the index in {where} was built with {key}={manifest.get(key)!r}, but "
+                f"{want!r} is configured; use those settings, point --store elsewhere, or "
+                "drop its collections (rag_*) to rebuild it"
+            )
 
 
 def reason_of(exc: StoreError) -> str:
