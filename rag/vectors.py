@@ -9,8 +9,9 @@ delta; once the delta passes a share of the base (`COMPACT_SHARE`), the next sav
 into a new base. A `FaissVectors` is never changed in place while answers may be searching
 it: `copy()` shares the base and duplicates only the delta.
 
-The base is exact (flat) up to `APPROXIMATE_ABOVE` chunks and IVF with 8-bit scalar quantisation
-above it; README "Scaling out" has the comparison of index types that chose them.
+The base is exact (flat) up to `APPROXIMATE_ABOVE` chunks and HNSW over 8-bit scalar
+quantised vectors above it; README "Scaling out" has the comparison of index types that
+chose them.
 """
 
 from __future__ import annotations
@@ -23,19 +24,23 @@ import numpy as np
 if TYPE_CHECKING:
     import faiss
 
-# Exact search up to here. Measured on the clustered synthetic set (benchmarks/scale.py,
-# README "Scaling out"): flat search at 10^5 chunks is ~7 ms a query on one thread and
-# exact; IVF-SQ8 at 10^6 holds recall@10 >= 0.95 at a few ms where flat takes ~70 ms.
-APPROXIMATE_ABOVE = 200_000
-# IVF search breadth: lists probed per query. Chosen at 10^6 chunks for recall@10 >= 0.95.
-NPROBE = 64
+# Exact (flat) search up to here, HNSW over 8-bit scalar-quantised vectors above. Flat
+# search costs ~0.1 ms per 1,000 chunks on one thread (105 ms at 10^6, clustered synthetic
+# set, benchmarks/scale.py), so it stays within the 5 ms query target up to ~50,000 chunks;
+# HNSW-SQ8 at 50,000 kept recall@10 0.99 against exact at 0.3 ms. README "Scaling out".
+APPROXIMATE_ABOVE = 50_000
+# HNSW graph degree, build breadth and search breadth. efSearch 512 was the widest search
+# measured within the 5 ms target at 10^6 chunks (p50 2.7 ms; README "Scaling out").
+HNSW_M = 32
+EF_CONSTRUCTION = 80
+EF_SEARCH = 512
 # Fold the delta into a new base once it holds this share of the base's vectors (added
-# plus removed): below it, searching two indexes and skipping ids costs little.
-COMPACT_SHARE = 0.05
-# ...but always fold while the base is small: rewriting it costs less than a second.
+# plus removed): the delta is searched exactly, so at 10^6 chunks 1% costs ~1 ms a query.
+COMPACT_SHARE = 0.01
+# ...but always fold while the base is small: rewriting it costs well under a second.
 COMPACT_BELOW = 50_000
-# k-means for the IVF lists is trained on at most this many vectors per list.
-TRAIN_PER_LIST = 64
+# The 8-bit quantiser's ranges are trained on at most this many vectors.
+TRAIN_SAMPLE = 100_000
 
 
 class FaissVectors:
@@ -51,7 +56,7 @@ class FaissVectors:
         import faiss
 
         self.base = base
-        # The file the base was mapped from, if any: changing an IVF base means reading it.
+        # The file the base was mapped from, if any.
         self.source = source
         self.delta = delta if delta is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(base.d))
         self.removed = removed if removed is not None else np.empty(0, dtype=np.int64)
@@ -119,13 +124,9 @@ class FaissVectors:
         return scores, ids
 
     def reconstruct(self, label: int) -> np.ndarray:
-        """The stored vector of one id (exact for flat, decoded for IVF-SQ8)."""
+        """The stored vector of one id (exact for flat, decoded from 8 bits for HNSW)."""
         if self.delta.ntotal and self._in_delta(label):
             return np.asarray(self.delta.reconstruct(label))
-        if self._base_kind == "ivf":
-            ivf = _ivf(self.base)
-            if ivf.direct_map.type == 0:  # NoMap: built on first need (hybrid retrieval)
-                ivf.make_direct_map()
         return np.asarray(self.base.reconstruct(label))
 
     def labels(self) -> np.ndarray:
@@ -142,27 +143,9 @@ class FaissVectors:
         )
 
     def compacted(self) -> FaissVectors:
-        """One base holding exactly the live vectors, of the type their number calls for."""
-        import faiss
-
-        n = self.ntotal
-        want = "ivf" if n > APPROXIMATE_ABOVE else "flat"
-        if want == self._base_kind == "ivf":
-            # Keep the trained lists: remove and add in a writable copy of the base.
-            if self.source is not None:
-                base: Any = read(self.source, mmap=False)
-            else:
-                base = faiss.deserialize_index(faiss.serialize_index(self.base))
-            if len(self.removed):
-                base.remove_ids(self.removed)
-            if self.delta.ntotal:
-                ids = _base_ids(self.delta)
-                base.add_with_ids(self.delta.reconstruct_batch(ids), ids)
-            return FaissVectors(base)
-        if self._base_kind == "ivf":
-            ivf = _ivf(self.base)
-            if ivf.direct_map.type == 0:
-                ivf.make_direct_map()
+        """One base holding exactly the live vectors, of the type their number calls for.
+        HNSW cannot remove vectors, so it is rebuilt from the vectors it stores (decoded
+        from 8 bits: no embedding, at the cost of one more rounding of old vectors)."""
         held = _base_ids(self.base)
         kept = held[~np.isin(held, self.removed)] if len(self.removed) else held
         added = _base_ids(self.delta) if self.delta.ntotal else np.empty(0, dtype=np.int64)
@@ -183,7 +166,8 @@ class FaissVectors:
 
 
 def build_base(vectors: np.ndarray, ids: np.ndarray) -> faiss.Index:
-    """A base index over `vectors` labelled `ids`: exact below APPROXIMATE_ABOVE, IVF-SQ8 above."""
+    """A base index over `vectors` labelled `ids`: exact up to APPROXIMATE_ABOVE, HNSW
+    over 8-bit scalar-quantised vectors above."""
     import faiss
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -194,26 +178,15 @@ def build_base(vectors: np.ndarray, ids: np.ndarray) -> faiss.Index:
         if len(ids):
             flat.add_with_ids(vectors, ids)
         return flat
-    lists = ivf_lists(len(vectors))
-    quantizer: Any = faiss.IndexFlatIP(dim)
-    index: Any = faiss.IndexIVFScalarQuantizer(
-        quantizer, dim, lists, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-    )
-    index.own_fields = True
-    quantizer.this.disown()
-    index.cp.max_points_per_centroid = TRAIN_PER_LIST
+    index: Any = faiss.index_factory(dim, f"IDMap2,HNSW{HNSW_M},SQ8", faiss.METRIC_INNER_PRODUCT)
+    hnsw: Any = faiss.downcast_index(index.index)
+    hnsw.hnsw.efConstruction = EF_CONSTRUCTION
+    hnsw.hnsw.efSearch = EF_SEARCH
     rng = np.random.default_rng(0)
-    sample = rng.choice(len(vectors), size=min(len(vectors), TRAIN_PER_LIST * lists), replace=False)
+    sample = rng.choice(len(vectors), size=min(len(vectors), TRAIN_SAMPLE), replace=False)
     index.train(vectors[np.sort(sample)])
     index.add_with_ids(vectors, ids)
-    index.nprobe = NPROBE
     return index
-
-
-def ivf_lists(n: int) -> int:
-    """FAISS's rule of thumb, about 4·sqrt(n) lists, as a power of two; and no more than
-    one list per 39 vectors, the fewest k-means trains on without warning."""
-    return int(max(1, min(1 << round(np.log2(4 * np.sqrt(n))), n // 39)))
 
 
 def write(index: faiss.Index, path: Path) -> None:
@@ -223,61 +196,35 @@ def write(index: faiss.Index, path: Path) -> None:
 
 
 def read(path: Path, mmap: bool) -> faiss.Index:
-    """Read an index file; `mmap` maps a base's vectors instead of reading them, so opening
-    a million-chunk index neither reads 400 MB nor holds it resident until searched."""
+    """Read a base file; `mmap` maps its vectors (FAISS's IO_FLAG_MMAP_IFC) instead of
+    reading them, so opening a million-chunk index reads little and holds only the pages
+    that searches touch."""
     import faiss
 
-    flags = 0
-    if mmap:
-        with open(path, "rb") as fh:
-            id_map = fh.read(4) == b"IxM2"
-        # FAISS maps a flat index's codes with MMAP_IFC, and an IVF's lists with MMAP
-        # (as read-only on-disk lists); each fails on the other's file.
-        flags = faiss.IO_FLAG_MMAP_IFC if id_map else faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
-    index = faiss.read_index(str(path), flags)
-    if isinstance(_ivf_or_none(index), faiss.IndexIVF):
-        _ivf(index).nprobe = NPROBE
-    return index
+    return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mmap else 0)
 
 
 def kind(index: faiss.Index) -> str:
-    """ "ivf" or "flat" (the base types), looking through the id map."""
-    return "ivf" if _ivf_or_none(index) is not None else "flat"
-
-
-def _ivf_or_none(index: faiss.Index) -> faiss.IndexIVF | None:
+    """ "hnsw" or "flat", looking through the id map."""
     import faiss
 
-    return faiss.try_extract_index_ivf(index)
-
-
-def _ivf(index: faiss.Index) -> faiss.IndexIVF:
-    ivf = _ivf_or_none(index)
-    assert ivf is not None
-    return ivf
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+    return "hnsw" if isinstance(inner, faiss.IndexHNSW) else "flat"
 
 
 def _search_parameters(index: faiss.Index) -> faiss.SearchParameters:
     import faiss
 
-    if kind(index) == "ivf":
-        params: Any = faiss.SearchParametersIVF()
-        params.nprobe = _ivf(index).nprobe
+    if kind(index) == "hnsw":
+        params: Any = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+        params.efSearch = EF_SEARCH
         return params
     return faiss.SearchParameters()
 
 
 def _base_ids(index: faiss.Index) -> np.ndarray:
-    """Every id an index holds: the id map's, or an IVF's inverted lists'."""
+    """Every id an id-mapped index holds."""
     import faiss
 
-    if isinstance(index, faiss.IndexIDMap2):
-        return faiss.vector_to_array(index.id_map).astype(np.int64)
-    ivf = _ivf(index)
-    lists: Any = ivf.invlists
-    parts = [
-        faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
-        for i in range(ivf.nlist)
-        if lists.list_size(i)
-    ]
-    return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
+    mapped: Any = index
+    return faiss.vector_to_array(mapped.id_map).astype(np.int64)
