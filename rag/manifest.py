@@ -221,9 +221,10 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def fsync_dir(folder: Path) -> None:
-    # A rename is durable only once the directory holding it is synced.
-    fd = os.open(folder, os.O_RDONLY)
+def fsync(path: Path) -> None:
+    """Sync a file's data, or a folder's renames (a rename is durable only once the folder
+    holding it is synced)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -171,7 +171,10 @@ class Milvus:
         params.add_index(field_name=field, index_type=kind, metric_type=metric)
         self._call(
             f"create {name}",
-            lambda: self.client.create_collection(name, schema=schema, index_params=params),
+            # Strong: a reader sees the head a writer has just switched (several instances).
+            lambda: self.client.create_collection(
+                name, schema=schema, index_params=params, consistency_level="Strong"
+            ),
         )
 
     def check_dimension(self) -> None:

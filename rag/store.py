@@ -43,7 +43,7 @@ from rag.manifest import (
     read_manifest,
     unwritable,
 )
-from rag.manifest import fsync_dir as _fsync_dir
+from rag.manifest import fsync as _fsync
 from rag.manifest import write_atomic as _write_atomic
 from rag.readers import extraction_version
 from rag.records import Chunk, Document
@@ -440,7 +440,7 @@ def _save(store: Store, folder: Path) -> dict[str, Any]:
             vectors = vectors.compacted()
         base_file = f"vectors-{tag}.faiss"
         write_vectors(vectors.base, folder / base_file)
-        _fsync_file(folder / base_file)
+        _fsync(folder / base_file)
     assert base_file is not None
     names["vectors_file"] = base_file
     names["delta_file"] = f"delta-{tag}.faiss"
@@ -450,7 +450,7 @@ def _save(store: Store, folder: Path) -> dict[str, Any]:
     _write_atomic(folder / names["delta_file"], bytes(faiss.serialize_index(vectors.delta)))
     _write_atomic(folder / names["removed_file"], _npy(vectors.removed))
     # The data files' names must be on disk before a manifest that names them.
-    _fsync_dir(folder)
+    _fsync(folder)
     manifest = (
         store.manifest
         | names
@@ -473,7 +473,7 @@ def _save(store: Store, folder: Path) -> dict[str, Any]:
         else:
             manifest[f"{key}_sha256"] = _sha256(path)
     _write_atomic(folder / MANIFEST, json.dumps(manifest, indent=2).encode())
-    _fsync_dir(folder)
+    _fsync(folder)
     # Under the lock no other writer is mid-save, so every data file but ours is
     # unreferenced and every temporary file was left by an interrupted write.
     keep = {manifest[k] for k in FILE_KEYS}
@@ -499,16 +499,6 @@ def _npy(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array.astype(np.int64), allow_pickle=False)
     return buffer.getvalue()
-
-
-def _fsync_file(path: Path) -> None:
-    import os
-
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def load(folder: Path) -> Store:

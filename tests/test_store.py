@@ -512,16 +512,13 @@ def _stop_at(point: Callable[[str, str], bool], signal_fd: int) -> None:
     os.fsync, os.replace = fsync, replace  # type: ignore[assignment]
 
 
-@pytest.mark.parametrize("where", KILL_POINTS)
-def test_a_kill_midway_through_a_save_leaves_the_old_index_or_the_new(
-    where: str, folder: Path, store_a: Store, store_b: Store
-) -> None:
-    point, survivor = KILL_POINTS[where]
+def _kill_at(point: Callable[[str, str], bool], write: Callable[[], None]) -> None:
+    """Run `write` in a child process and SIGKILL it when it reaches `point`."""
     read_end, write_end = os.pipe()
 
     def child() -> None:
         _stop_at(point, write_end)
-        store.save(store_b, folder)
+        write()
 
     pid = _fork(child)
     os.close(write_end)
@@ -529,6 +526,14 @@ def test_a_kill_midway_through_a_save_leaves_the_old_index_or_the_new(
     assert ready and os.read(read_end, 1) == b"!", "the child never reached the kill point"
     os.kill(pid, signal.SIGKILL)
     assert _exit_code(pid) == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("where", KILL_POINTS)
+def test_a_kill_midway_through_a_save_leaves_the_old_index_or_the_new(
+    where: str, folder: Path, store_a: Store, store_b: Store
+) -> None:
+    point, survivor = KILL_POINTS[where]
+    _kill_at(point, lambda: store.save(store_b, folder))
     expected = {"old": store_a, "new": store_b}[survivor]
     assert _chunks(folder) == expected.chunks
     store.save(store_a, folder)
@@ -544,21 +549,14 @@ def test_a_kill_midway_through_an_update_in_place_leaves_the_old_index(
     folder = tmp_path / "index"
     store.save(store_a, folder)
     other = Document(name="b.txt", text=TEXT_B, sha256="1" * 64)
-    read_end, write_end = os.pipe()
 
-    def child() -> None:
-        _stop_at(_at_manifest_tmp, write_end)
+    def update() -> None:
         built, _ = store.update(
             store.load(folder), ["a.txt", other], HashEmbedder(), CHUNK_CHARS, OVERLAP
         )
         store.save(built, folder)
 
-    pid = _fork(child)
-    os.close(write_end)
-    ready, _, _ = select.select([read_end], [], [], 10)
-    assert ready and os.read(read_end, 1) == b"!", "the child never reached the kill point"
-    os.kill(pid, signal.SIGKILL)
-    assert _exit_code(pid) == -signal.SIGKILL
+    _kill_at(_at_manifest_tmp, update)
     old = store.load(folder)
     assert old.chunks == store_a.chunks and list(old.documents) == ["a.txt"]
     built, _ = store.update(old, ["a.txt", other], HashEmbedder(), CHUNK_CHARS, OVERLAP)
