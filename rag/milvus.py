@@ -140,10 +140,10 @@ class Milvus:
 
     def ensure(self) -> None:
         """Create the collections when missing; refuse ones built for other vectors."""
+        chunks, documents, meta = self._names()
+        c = self.client  # connects first, so an unreachable server is said before any import
         from pymilvus import DataType
 
-        chunks, documents, meta = self._names()
-        c = self.client
         existing = set(self._call("list collections", c.list_collections))
         if chunks in existing:
             self.check_dimension()
