@@ -14,15 +14,14 @@ new one. Writers hold a lock on the folder, so one writer never deletes another'
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +46,7 @@ from rag.manifest import fsync as _fsync
 from rag.manifest import write_atomic as _write_atomic
 from rag.readers import extraction_version
 from rag.records import Chunk, Document
+from rag.rows import Documents, MemoryRows, Overlay, Rows, text_sha256
 from rag.vectors import FaissVectors, build_base
 from rag.vectors import read as read_vectors
 from rag.vectors import write as write_vectors
@@ -87,105 +87,6 @@ FILE_KEYS = ("chunks_file", "vectors_file", "delta_file", "removed_file")
 _PATTERNS = ("chunks-*.sqlite*", "vectors-*.faiss", "delta-*.faiss", "removed-*.npy")
 
 Progress = Callable[[int, int], None]
-
-
-class Rows(Protocol):
-    """Where a store's documents and chunks live: memory, SQLite, or a Milvus collection."""
-
-    order: list[str]
-
-    def document(self, name: str) -> Document: ...
-
-    def chunk(self, label: int) -> Chunk: ...
-
-    def all_chunks(self) -> list[tuple[int, Chunk]]: ...
-
-    def text_sha256(self) -> dict[str, str]: ...
-
-    def chunk_ids(self, name: str) -> list[int]: ...
-
-
-class MemoryRows:
-    """Documents and chunks held in memory: a fresh build, or an update before it is saved."""
-
-    def __init__(self, docs: Sequence[Document], chunks: Sequence[tuple[int, Chunk]]) -> None:
-        self.order = [d.name for d in docs]
-        self.docs = {d.name: d for d in docs}
-        self.chunks = list(chunks)
-        self.by_id = dict(self.chunks)
-
-    def document(self, name: str) -> Document:
-        return self.docs[name]
-
-    def chunk(self, label: int) -> Chunk:
-        return self.by_id[label]
-
-    def all_chunks(self) -> list[tuple[int, Chunk]]:
-        return self.chunks
-
-    def text_sha256(self) -> dict[str, str]:
-        return {name: text_sha256(d) for name, d in self.docs.items()}
-
-    def chunk_ids(self, name: str) -> list[int]:
-        return [i for i, c in self.chunks if c.doc == name]
-
-
-class Overlay:
-    """A saved store's rows with an update's new documents over them, until it is saved."""
-
-    def __init__(self, base: Rows, fresh: MemoryRows, order: list[str]) -> None:
-        self.base, self.fresh, self.order = base, fresh, order
-        self._fresh_names = set(fresh.order)
-
-    def document(self, name: str) -> Document:
-        if name in self._fresh_names:
-            return self.fresh.document(name)
-        if name not in self.order:
-            raise KeyError(name)
-        return self.base.document(name)
-
-    def chunk(self, label: int) -> Chunk:
-        if label in self.fresh.by_id:
-            return self.fresh.chunk(label)
-        return self.base.chunk(label)
-
-    def all_chunks(self) -> list[tuple[int, Chunk]]:
-        base: dict[str, list[tuple[int, Chunk]]] = {}
-        for i, c in self.base.all_chunks():
-            base.setdefault(c.doc, []).append((i, c))
-        out: list[tuple[int, Chunk]] = []
-        for name in self.order:
-            if name in self._fresh_names:
-                out += [(i, c) for i, c in self.fresh.chunks if c.doc == name]
-            else:
-                out += base.get(name, [])
-        return out
-
-    def text_sha256(self) -> dict[str, str]:
-        kept = self.base.text_sha256()
-        fresh = self.fresh.text_sha256()
-        return {n: fresh[n] if n in fresh else kept[n] for n in self.order}
-
-    def chunk_ids(self, name: str) -> list[int]:
-        if name in self._fresh_names:
-            return self.fresh.chunk_ids(name)
-        return self.base.chunk_ids(name)
-
-
-class _Documents(Mapping[str, Document]):
-    def __init__(self, rows: Rows) -> None:
-        self.rows = rows
-
-    def __getitem__(self, name: str) -> Document:
-        if name not in self.rows.order:
-            raise KeyError(name)
-        return self.rows.document(name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.rows.order)
-
-    def __len__(self) -> int:
-        return len(self.rows.order)
 
 
 @dataclass(frozen=True)
@@ -238,7 +139,7 @@ class Store:
 
     @property
     def documents(self) -> Mapping[str, Document]:
-        return _Documents(self.rows)
+        return Documents(self.rows)
 
     def chunk(self, label: int) -> Chunk:
         """The chunk that a vector search returns as `label`."""
@@ -247,12 +148,6 @@ class Store:
     def label(self, position: int) -> int:
         """The label of `chunks[position]`."""
         return self._all[position][0]
-
-
-def text_sha256(d: Document) -> str:
-    """A fingerprint of what chunks and citations follow from: text, pages, headings."""
-    body = json.dumps([d.text, d.pages, d.headings], ensure_ascii=False)
-    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def build(
@@ -351,14 +246,6 @@ def update(
         extra={"base": base},
     )
     return built, len(texts)
-
-
-def same_text(before: Document | None, now: Document) -> bool:
-    """Whether `now` can keep what `before` was indexed with: chunks follow from the text
-    alone, and citations read pages and headings from the document."""
-    if before is None:
-        return False
-    return (before.text, before.pages, before.headings) == (now.text, now.pages, now.headings)
 
 
 def make_index(vectors: np.ndarray) -> FaissVectors:

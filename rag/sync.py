@@ -22,6 +22,7 @@ from rag.place import Place, place
 from rag.progress import Progress, on_terminal
 from rag.readers import extraction_version
 from rag.records import Document
+from rag.rows import text_sha256
 from rag.settings import Settings
 
 Log = Callable[[str], None]
@@ -228,7 +229,7 @@ def _report(before: Mapping[str, str], docs: list[Document | str], skipped: int)
     names = {d if isinstance(d, str) else d.name for d in docs}
     fresh = [d for d in docs if not isinstance(d, str)]
     added = sum(d.name not in before for d in fresh)
-    updated = sum(d.name in before and before[d.name] != store.text_sha256(d) for d in fresh)
+    updated = sum(d.name in before and before[d.name] != text_sha256(d) for d in fresh)
     removed = sum(name not in names for name in before)
     return Report(added, updated, removed, len(docs) - added - updated, skipped)
 

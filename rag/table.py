@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,22 +151,6 @@ class Table:
                     out.append((int(i), Chunk(name, s, e, text[s:e])))
             self._all = out
         return self._all
-
-
-class Documents(Mapping[str, Document]):
-    """The live documents by name, read on demand."""
-
-    def __init__(self, table: Table) -> None:
-        self.table = table
-
-    def __getitem__(self, name: str) -> Document:
-        return self.table.document(name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.table.order)
-
-    def __len__(self) -> int:
-        return len(self.table.order)
 
 
 def write(

@@ -27,6 +27,9 @@ from rag.settings import Settings
 from rag.sync import copy_index, update_index
 from tests.fakes import HashEmbedder, ScriptedGenerator, find
 
+# Real engines: part of the full suite (`-m ""`), not of the fast tier.
+pytestmark = pytest.mark.milvus
+
 MILVUS_LITE = Path(sys.executable).with_name("milvus-lite")
 QUERIES = ["Where was the ceremony held?", "How many troops were sent?", "Kursk ordnance"]
 EXTRA = "Kursk was cleared of mines by 4,812 engineers. The work ended in December.\n"
