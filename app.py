@@ -69,12 +69,19 @@ a.cite:hover { text-decoration: underline; }
 """
 
 
+STORE_HELP = (
+    "where the index lives: faiss (default, the --index folder), FILE.db (embedded Milvus "
+    "Lite) or http://HOST:PORT (a Milvus server, token in RAG_MILVUS_TOKEN); env RAG_STORE"
+)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Serve the cited question-answering chat page.")
     p.add_argument("--host", help="interface to listen on (default 127.0.0.1, env RAG_HOST)")
     p.add_argument("--port", type=int, help="port (default 7860, env RAG_PORT)")
     p.add_argument("--corpus", type=Path, help="corpus folder (default: seeds/, env RAG_CORPUS)")
     p.add_argument("--index", type=Path, help="index folder (default: index/, env RAG_INDEX)")
+    p.add_argument("--store", help=STORE_HELP)
     p.add_argument(
         "--model", type=Path, help="GGUF path, or 'qwen' (default) / 'smollm2' (env RAG_MODEL)"
     )
@@ -217,12 +224,18 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = load_settings(
-            corpus=args.corpus, index=args.index, model=args.model, host=args.host, port=args.port
+            corpus=args.corpus,
+            index=args.index,
+            store=args.store,
+            model=args.model,
+            host=args.host,
+            port=args.port,
         )
         # In the background: a corpus change never blocks answering (the index in use is
         # swapped for the updated one when it is saved).
         opened = OpenIndex(settings, log=log, background=True)
-        log(f"loading the index ({settings.index}) and models")
+        where = settings.index if settings.store == "faiss" else settings.store
+        log(f"loading the index ({where}) and models")
         opened.warm_up()
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -17,6 +17,7 @@ import numpy as np
 from benchmarks.stats import Figure, Target, percentile, progress_text, recall_at_k
 from benchmarks.synthetic import SEED, noisy_vectors, seed_sentences, synthetic_documents
 from rag import store
+from rag import vectors as vectors_module
 from rag.chunking import chunk_text
 from rag.corpus import load_corpus
 from rag.embed import MiniLM, SentenceTransformerEmbedder
@@ -130,7 +131,7 @@ def run_growth(
                 progress=Bar(f"embedding {len(chunks):,} chunks"),
             )
             build_s = time.perf_counter() - started
-            vectors = built.vectors.reconstruct_n(0, built.vectors.ntotal)
+            vectors = built.vectors.base.reconstruct_n(0, built.vectors.base.ntotal)
             rate = len(chunks) / build_s
             real = vectors
             kinds.append({"chunks": len(chunks), "vectors": "real"})
@@ -171,7 +172,7 @@ def run_growth(
         "queries": len(query_vecs),
         "faiss_threads": faiss.omp_get_max_threads(),
         "flat_sweep": sweep,
-        "current_hnsw_above": store.HNSW_ABOVE,
+        "current_hnsw_above": vectors_module.APPROXIMATE_ABOVE,
     }
     for suffix in ("", "_1_thread"):
         switch = switch_point(
@@ -271,7 +272,7 @@ def _measure(
     bm25 = build_bm25(chunks)
     bm25_s, bm25_mib = time.perf_counter() - started, _rss_mib() - rss0
     hybrid_ms = []
-    flat_store = store.Store(manifest={}, chunks=chunks, vectors=flat)
+    flat_store = store.Store.of(manifest={}, chunks=chunks, vectors=flat)
     for _ in range(repeats):
         for q, v in zip(questions, question_vecs, strict=True):
             t = time.perf_counter()
@@ -343,14 +344,20 @@ def _faiss_threads(n: int) -> Iterator[None]:
 
 
 def _forced_index(vectors: np.ndarray, hnsw: bool) -> faiss.Index:
-    """rag.store.make_index itself with its size switch pinned one way, so the index measured
-    is built with exactly the product's parameters."""
-    saved = store.HNSW_ABOVE
-    store.HNSW_ABOVE = -1 if hnsw else len(vectors)
-    try:
-        return store.make_index(vectors)
-    finally:
-        store.HNSW_ABOVE = saved
+    """Exact search, or the HNSW index this benchmark was written for (M=32, efSearch
+    128). The product's own choice above its switch point is measured by
+    benchmarks/scale.py."""
+    import faiss
+
+    if not hnsw:
+        flat = faiss.IndexFlatIP(vectors.shape[1])
+        flat.add(vectors)
+        return flat
+    index = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 80
+    index.hnsw.efSearch = 128
+    index.add(vectors)
+    return index
 
 
 def _search_ms(index: faiss.Index, query_vecs: np.ndarray, repeats: int) -> list[float]:
@@ -392,5 +399,5 @@ def describe(info: dict[str, object]) -> list[str]:
             f"  with {label}, flat search passes {budget:g} ms per query at ≈{over:,} chunks "
             f"({how}): HNSW_ABOVE = {info['recommended_hnsw_above' + suffix]:,}"
         )
-    lines.append(f"rag.store.HNSW_ABOVE is currently {info['current_hnsw_above']:,}")
+    lines.append(f"rag.vectors.APPROXIMATE_ABOVE is currently {info['current_hnsw_above']:,}")
     return lines

@@ -338,7 +338,7 @@ def measure_corpus(
         )
         counts[chunk_chars] = len(chunks)
         vectors = embedder.embed([c.text for c in chunks])
-        store = Store(manifest={}, chunks=chunks, vectors=make_index(vectors))
+        store = Store.of(manifest={}, chunks=chunks, vectors=make_index(vectors))
         bm25 = build_bm25(chunks)
         # Every sentence any retrieval can show, embedded now so no timing includes it.
         index.sentence_vectors(passages(_as_hits(chunks), texts.__getitem__))

@@ -43,6 +43,12 @@ class _Parser(argparse.ArgumentParser):
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", type=Path, help="corpus folder (default: seeds/, env RAG_CORPUS)")
     p.add_argument("--index", type=Path, help="index folder (default: index/, env RAG_INDEX)")
+    p.add_argument(
+        "--store",
+        help="where the index lives: faiss (default, the --index folder), FILE.db (embedded "
+        "Milvus Lite) or http://HOST:PORT (a Milvus server; token in RAG_MILVUS_TOKEN); "
+        "env RAG_STORE",
+    )
 
 
 def _answering(p: argparse.ArgumentParser) -> None:
@@ -70,6 +76,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(
         corpus=getattr(args, "corpus", None),
         index=getattr(args, "index", None),
+        store=getattr(args, "store", None),
         k=getattr(args, "k", None),
         model=getattr(args, "model", None),
         retrieval=getattr(args, "retrieval", None),
@@ -144,7 +151,15 @@ def _run_ask(args: argparse.Namespace) -> int:
 def _run_index(args: argparse.Namespace) -> int:
     from rag.index import build
 
-    build(_settings(args))
+    settings = _settings(args)
+    if args.from_index is not None:
+        from rag.sync import copy_index
+
+        if settings.store == "faiss":
+            raise InputError("--from-index copies a FAISS index into a Milvus --store")
+        copy_index(settings, args.from_index)
+        return 0
+    build(settings)
     return 0
 
 
@@ -167,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p_index = sub.add_parser("index", help="build the index from the corpus")
     _common(p_index)
+    p_index.add_argument(
+        "--from-index",
+        type=Path,
+        metavar="DIR",
+        help="copy the FAISS index in DIR into the --store given, without embedding again",
+    )
     p_ask = sub.add_parser("ask", help="answer a question (same as the `ask` command)")
     _ask_arguments(p_ask)
     p_text = sub.add_parser(

@@ -25,7 +25,8 @@ from rag.embed import DIM, MODEL_NAME
 from rag.errors import StoreError
 
 # 2: document texts, pages and headings stored in the index; chunk ids; extraction version.
-FORMAT_VERSION = 2
+# 3: documents and chunks in SQLite; vectors as a base, a delta and removed ids.
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 LOCK_FILE = ".lock"
 # A rebuild may hold the lock throughout: 100k chunks embed in ~35 min at the ~50 chunks/s
@@ -48,9 +49,16 @@ _SHAPE: dict[str, type] = {
     "chunk_count": int,
     "next_id": int,
     "chunks_file": str,
-    "chunks_sha256": str,
     "vectors_file": str,
     "vectors_sha256": str,
+    "vectors_size": int,
+    "delta_file": str,
+    "delta_sha256": str,
+    "removed_file": str,
+    "removed_sha256": str,
+    "document_ids": list,
+    "retired_ids": list,
+    "next_document_id": int,
 }
 
 
@@ -92,7 +100,9 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     return manifest
 
 
-def check_compatible(manifest: dict[str, Any], expected: dict[str, Any], folder: Path) -> None:
+def check_compatible(
+    manifest: dict[str, Any], expected: dict[str, Any], folder: Path | str
+) -> None:
     """Raise when the index was built with other settings than the ones running now."""
     for key, want in expected.items():
         have = manifest.get(key)
@@ -122,15 +132,22 @@ def _shape_problem(manifest: dict[str, Any]) -> str | None:
         return "'corpus_stats' is not a table of [size, mtime]"
     if not all(isinstance(d, str) for d in manifest["documents"]):
         return "'documents' is not a list of names"
-    for key in ("chunks_file", "vectors_file"):
+    for key in ("chunks_file", "vectors_file", "delta_file", "removed_file"):
         # A bare name in this folder: a path could point load (and its checks) elsewhere.
         if manifest[key] in ("", ".", "..", MANIFEST) or Path(manifest[key]).name != manifest[key]:
             return f"{key!r} is not a file name"
-    for key in ("chunks_sha256", "vectors_sha256"):
+    for key in ("vectors_sha256", "delta_sha256", "removed_sha256"):
         if not _SHA256.fullmatch(manifest[key]):
             return f"{key!r} is not a SHA-256"
     if manifest["dim"] < 1 or manifest["chunk_count"] < 0 or manifest["next_id"] < 0:
         return "'dim', 'chunk_count' or 'next_id' is out of range"
+    for key in ("document_ids", "retired_ids"):
+        if not all(_is_int(i) and 0 <= i < manifest["next_document_id"] for i in manifest[key]):
+            return f"{key!r} is not a list of document row ids"
+    if len(manifest["document_ids"]) != len(manifest["documents"]):
+        return "'document_ids' does not match 'documents'"
+    if len(set(manifest["document_ids"])) != len(manifest["document_ids"]):
+        return "'document_ids' repeats an id"
     return None
 
 
@@ -204,9 +221,10 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def fsync_dir(folder: Path) -> None:
-    # A rename is durable only once the directory holding it is synced.
-    fd = os.open(folder, os.O_RDONLY)
+def fsync(path: Path) -> None:
+    """Sync a file's data, or a folder's renames (a rename is durable only once the folder
+    holding it is synced)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

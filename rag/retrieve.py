@@ -42,7 +42,7 @@ def retrieve(
     bm25: bm25s.BM25 | None = None,
 ) -> list[Hit]:
     """The top-k chunks for the question: dense only, or dense+BM25 fused when `bm25` is given."""
-    n = len(store.chunks)
+    n = store.size
     depth = min(n, max(k, CANDIDATES))
     # FAISS returns chunk ids (labels); BM25 returns positions in store.chunks.
     scores, labels = store.vectors.search(qvec.reshape(1, -1).astype(np.float32), depth)

@@ -73,6 +73,10 @@ class Settings:
     grammar: bool = False
     n_threads: int = os.cpu_count() or 2
     n_batch: int = 512
+    # Where the index lives: "faiss" (the folder `index`), a path ending in .db (embedded
+    # Milvus Lite), or http(s)://HOST:PORT (a Milvus server); README "Scaling out".
+    store: str = "faiss"
+    milvus_token: str = ""
     # The chat page's address.
     host: str = "127.0.0.1"
     port: int = 7860
@@ -104,6 +108,8 @@ _ENV = {
     "n_threads": ("RAG_THREADS", int),
     "n_batch": ("RAG_N_BATCH", int),
     "grammar": ("RAG_GRAMMAR", _flag),
+    "store": ("RAG_STORE", str),
+    "milvus_token": ("RAG_MILVUS_TOKEN", str),
     "host": ("RAG_HOST", str),
     "port": ("RAG_PORT", int),
     "max_file_mb": ("RAG_MAX_FILE_MB", float),
@@ -151,6 +157,11 @@ def load_settings(**flags: Any) -> Settings:
             overrides[name] = value
         else:
             raise TypeError(f"unknown setting {name}")
+    remote = values.get("store", "faiss") != "faiss"
+    if "corpus" not in values and not CHECKOUT and remote:
+        # A Milvus store holds everything an answer needs; only `rag index` reads a corpus,
+        # and it says so when the corpus it was given is missing.
+        values["corpus"] = Path.cwd()
     if "corpus" not in values and not CHECKOUT:
         raise InputError(
             "no corpus folder given, and this install has no seeds/ to default to: "
@@ -165,6 +176,9 @@ def load_settings(**flags: Any) -> Settings:
     return settings
 
 
+_SERVER = ("http://", "https://")
+
+
 def _validate(s: Settings) -> None:
     if not 1 <= s.k <= 50:
         raise InputError(f"-k must be between 1 and 50, not {s.k}")
@@ -172,6 +186,11 @@ def _validate(s: Settings) -> None:
         raise InputError(f"retrieval must be 'hybrid' or 'dense', not {s.retrieval!r}")
     if not (math.isfinite(s.rerank_alpha) and 0.0 <= s.rerank_alpha <= 1.0):
         raise InputError(f"RAG_RERANK_ALPHA must be from 0 to 1, not {s.rerank_alpha}")
+    if not (s.store == "faiss" or s.store.endswith(".db") or s.store.startswith(_SERVER)):
+        raise InputError(
+            f"--store must be faiss, a path ending in .db (Milvus Lite) or http://HOST:PORT "
+            f"(a Milvus server), not {s.store!r}"
+        )
     if s.max_passages < 1:
         raise InputError("RAG_MAX_PASSAGES must be at least 1")
     if not 512 <= s.n_ctx <= 32768:

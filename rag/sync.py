@@ -10,16 +10,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from rag import store
 from rag.corpus import changes, file_stats, no_usable_documents, try_read
 from rag.embed import Embedder, SentenceTransformerEmbedder
 from rag.errors import StoreError
-from rag.manifest import OlderFormat, check_compatible, expected_settings, read_manifest
+from rag.manifest import OlderFormat, check_compatible, expected_settings
+from rag.place import Place, place
 from rag.progress import Progress, on_terminal
 from rag.readers import extraction_version
 from rag.records import Document
+from rag.rows import text_sha256
 from rag.settings import Settings
 
 Log = Callable[[str], None]
@@ -93,9 +96,10 @@ def update_index(
     which must not silently replace an index built with other settings) an error."""
     warnings: list[str] = []
     file_stats(s.corpus, s.max_file_bytes)  # a missing corpus is the first thing to say
-    store.check_writable(s.index)
-    with store.lock(s.index):
-        base = None if full else _base(s, current, strict, log)
+    home = place(s)
+    home.check_writable()
+    with home.lock():
+        base = None if full else _base(s, home, current, strict, log)
         stats = file_stats(s.corpus, s.max_file_bytes, warn=warnings.append)
         recorded: dict[str, Any] = base.manifest if base is not None else {}
         version = extraction_version()
@@ -110,10 +114,10 @@ def update_index(
             log(f"warning: {warning}")
         if not docs:
             raise no_usable_documents(s.corpus, warnings)
-        before = base.documents if base is not None else {}
+        before = base.rows.text_sha256() if base is not None else {}
         report = _report(before, docs, len(corpus["skipped"]))
         if base is not None and not reread and all(recorded[k] == v for k, v in corpus.items()):
-            log(f"{report} ({_size(base)} in {s.index})")
+            log(f"{report} ({_size(base)} in {home.name})")
             return Synced(base, stats, report)
         bar = _Bar(log, terminal)
         try:
@@ -122,15 +126,15 @@ def update_index(
             )
         finally:
             bar.close()
-        saved = store.save(replace(built, manifest=built.manifest | corpus), s.index)
+        saved = home.save(replace(built, manifest=built.manifest | corpus))
     report = replace(report, embedded=embedded)
-    log(f"{report} ({_size(saved)} in {s.index})")
+    log(f"{report} ({_size(saved)} in {home.name})")
     return Synced(saved, stats, report)
 
 
 def _documents(
     s: Settings, stats: Stats, base: store.Store | None, reread: bool
-) -> tuple[list[Document], dict[str, Any]]:
+) -> tuple[list[Document | str], dict[str, Any]]:
     """The corpus's documents in order, reading only the files that are new or changed
     (every file, when `reread`), and the manifest's record of the corpus: every file's
     hash, size and mtime, and why each unusable one was skipped."""
@@ -138,15 +142,16 @@ def _documents(
     diff = changes(
         s.corpus, stats, recorded.get("corpus_files", {}), recorded.get("corpus_stats", {})
     )
-    before = base.documents if base is not None else {}
+    before = set(base.rows.order) if base is not None else set()
     skipped: dict[str, str] = dict(recorded.get("skipped", {}))
     fresh = set(diff.added) | set(diff.changed)
-    docs: list[Document] = []
+    # A document that did not change is passed by name: its text stays unread in the index.
+    docs: list[Document | str] = []
     hashes = dict(diff.hashes)
     for name in stats:
         known = name not in fresh and not reread
         if known and name in before:
-            docs.append(before[name])
+            docs.append(name)
         elif not (known and name in skipped):  # a file skipped before is not read again
             got = try_read(s.corpus, name)
             if isinstance(got, str):
@@ -162,16 +167,23 @@ def _documents(
     }
 
 
-def _base(s: Settings, current: store.Store | None, strict: bool, log: Log) -> store.Store | None:
+def _base(
+    s: Settings, home: Place, current: store.Store | None, strict: bool, log: Log
+) -> store.Store | None:
     """The saved store to update, or None to build from scratch."""
+    # A shared store is never rebuilt over what it holds: any doubt is an error.
+    strict = strict or not home.follows_corpus
     try:
-        manifest = read_manifest(s.index)
+        manifest = home.read_manifest()
         if manifest is None:
             return None
-        check_compatible(manifest, expected_settings(s.chunk_chars, s.overlap_sentences), s.index)
+        expected = expected_settings(s.chunk_chars, s.overlap_sentences)
+        if not home.follows_corpus:
+            _check_shared(manifest, expected, home.name)
+        check_compatible(manifest, expected, home.name)
         if current is not None and current.manifest == manifest:
             return current
-        return store.load(s.index)
+        return home.load()
     except OlderFormat as exc:
         log(f"{reason_of(exc)}; rebuilding it")
         return None
@@ -182,21 +194,48 @@ def _base(s: Settings, current: store.Store | None, strict: bool, log: Log) -> s
         return None
 
 
+def copy_index(s: Settings, source: Path, log: Log = stderr) -> store.Store:
+    """`rag index --store URL --from-index DIR`: copy a saved FAISS index into the store
+    the settings name, vectors and all, without embedding anything."""
+    copied = store.load(source)
+    check_compatible(copied.manifest, expected_settings(s.chunk_chars, s.overlap_sentences), source)
+    home = place(s)
+    home.check_writable()
+    with home.lock():
+        saved = home.save(replace(copied, extra={}))
+    log(f"copied {_size(saved)} from {source} to {home.name}")
+    return saved
+
+
+def _check_shared(manifest: dict[str, Any], expected: dict[str, Any], where: str) -> None:
+    """A shared store built with another model, dimension or chunking is never replaced
+    by a rebuild from here: other instances answer from it."""
+    for key, want in expected.items():
+        if key != "format_version" and manifest.get(key) != want:
+            raise StoreError(
+                f"the index in {where} was built with {key}={manifest.get(key)!r}, but "
+                f"{want!r} is configured; use those settings, point --store elsewhere, or "
+                "drop its collections (rag_*) to rebuild it"
+            )
+
+
 def reason_of(exc: StoreError) -> str:
     """A store error's reason without its advice to run `rag index`, which is running."""
     return str(exc).split("; run `rag index`")[0].split("; the index is corrupt")[0]
 
 
-def _report(before: Mapping[str, Document], docs: list[Document], skipped: int) -> Report:
-    names = {d.name for d in docs}
-    added = sum(d.name not in before for d in docs)
-    updated = sum(d.name in before and not store.same_text(before[d.name], d) for d in docs)
+def _report(before: Mapping[str, str], docs: list[Document | str], skipped: int) -> Report:
+    """Counts by document; `before` holds each indexed document's text fingerprint."""
+    names = {d if isinstance(d, str) else d.name for d in docs}
+    fresh = [d for d in docs if not isinstance(d, str)]
+    added = sum(d.name not in before for d in fresh)
+    updated = sum(d.name in before and before[d.name] != text_sha256(d) for d in fresh)
     removed = sum(name not in names for name in before)
     return Report(added, updated, removed, len(docs) - added - updated, skipped)
 
 
 def _size(s: store.Store) -> str:
-    return f"{len(s.documents):,} documents, {len(s.chunks):,} chunks"
+    return f"{len(s.documents):,} documents, {s.size:,} chunks"
 
 
 class _Bar:

@@ -1,71 +1,207 @@
-"""The vector index: FAISS, with every vector labelled by its chunk's id, so one
-document's chunks can be removed and added without touching the others.
+"""The FAISS vector backend: every vector labelled by its chunk's id, behind
+`add(ids, vectors)`, `remove(ids)` and `search(vectors, k)`.
 
-Indexes are never changed in place: a sync builds a changed copy while answers may still
-be searching the current one, and swaps it in when it is saved."""
+At a million chunks the vectors alone are 1.5 GB, so an update must not rewrite or even
+copy them. The index is therefore a large, immutable base file, opened memory-mapped, plus
+a small delta: the vectors added since (an exact flat index) and the ids removed from the
+base since (skipped at search time by a FAISS ID selector). An update writes only the
+delta; once the delta passes a share of the base (`COMPACT_SHARE`), the next save folds it
+into a new base. A `FaissVectors` is never changed in place while answers may be searching
+it: `copy()` shares the base and duplicates only the delta.
+
+The base is exact (flat) up to `APPROXIMATE_ABOVE` chunks and HNSW over 8-bit scalar
+quantised vectors above it; README "Scaling out" has the comparison of index types that
+chose them.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     import faiss
 
+# Exact (flat) search up to here, HNSW over 8-bit scalar-quantised vectors above. Flat
+# search costs ~0.1 ms per 1,000 chunks on one thread (105 ms at 10^6, clustered synthetic
+# set, benchmarks/scale.py), so it stays within the 5 ms query target up to ~50,000 chunks;
+# HNSW-SQ8 at 50,000 kept recall@10 0.99 against exact at 0.3 ms. README "Scaling out".
+APPROXIMATE_ABOVE = 50_000
+# HNSW graph degree, build breadth and search breadth. efSearch 512 was the widest search
+# measured within the 5 ms target at 10^6 chunks (p50 2.7 ms; README "Scaling out").
+HNSW_M = 32
+EF_CONSTRUCTION = 80
+EF_SEARCH = 512
+# Fold the delta into a new base once it holds this share of the base's vectors (added
+# plus removed): the delta is searched exactly, so at 10^6 chunks 1% costs ~1 ms a query.
+COMPACT_SHARE = 0.01
+# ...but always fold while the base is small: rewriting it costs well under a second.
+COMPACT_BELOW = 50_000
+# The 8-bit quantiser's ranges are trained on at most this many vectors.
+TRAIN_SAMPLE = 100_000
 
-def empty_index(dim: int, hnsw: bool) -> faiss.Index:
-    """Exact inner-product search, or HNSW for large indexes. Inner product over unit
-    vectors is cosine similarity."""
+
+class FaissVectors:
+    """A base index, the vectors added since it was written, and the ids removed from it."""
+
+    def __init__(
+        self,
+        base: faiss.Index,
+        delta: faiss.Index | None = None,
+        removed: np.ndarray | None = None,
+        source: Path | None = None,
+    ) -> None:
+        import faiss
+
+        self.base = base
+        # The file the base was mapped from, if any.
+        self.source = source
+        self.delta = delta if delta is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(base.d))
+        self.removed = removed if removed is not None else np.empty(0, dtype=np.int64)
+        self._removed_set = set(self.removed.tolist())
+        self._base_kind = kind(base)
+
+    @property
+    def d(self) -> int:
+        return int(self.base.d)
+
+    @property
+    def ntotal(self) -> int:
+        """How many vectors are live."""
+        return int(self.base.ntotal) - len(self.removed) + int(self.delta.ntotal)
+
+    @property
+    def kind(self) -> str:
+        return self._base_kind
+
+    def copy(self) -> FaissVectors:
+        """A copy to change, sharing the (immutable) base."""
+        import faiss
+
+        return FaissVectors(
+            self.base, faiss.clone_index(self.delta), self.removed.copy(), self.source
+        )
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids):
+            self.delta.add_with_ids(
+                np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
+            )
+
+    def remove(self, ids: np.ndarray | list[int]) -> None:
+        """Remove vectors by id, wherever they are."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(ids):
+            return
+        # FAISS's Python layer takes an id array here; its stubs name only IDSelector.
+        self.delta.remove_ids(ids)  # type: ignore[arg-type]
+        in_base = ids[self._in_base(ids)]
+        fresh = [int(i) for i in in_base if int(i) not in self._removed_set]
+        if fresh:
+            self.removed = np.concatenate([self.removed, np.array(fresh, dtype=np.int64)])
+            self._removed_set.update(fresh)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inner-product scores and ids of the k nearest live vectors, best first; -1 pads."""
+        import faiss
+
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        params = _search_parameters(self.base)
+        if len(self.removed):
+            # IDSelectorBatch copies the ids; keep it referenced for the search's length.
+            selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(self.removed))
+            params.sel = selector
+        scores, ids = self.base.search(queries, k, params=params)
+        if self.delta.ntotal:
+            more_scores, more_ids = self.delta.search(queries, k)
+            scores = np.hstack([scores, more_scores])
+            ids = np.hstack([ids, more_ids])
+            order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            scores = np.take_along_axis(scores, order, axis=1)
+            ids = np.take_along_axis(ids, order, axis=1)
+        return scores, ids
+
+    def reconstruct(self, label: int) -> np.ndarray:
+        """The stored vector of one id (exact for flat, decoded from 8 bits for HNSW)."""
+        if self.delta.ntotal and self._in_delta(label):
+            return np.asarray(self.delta.reconstruct(label))
+        return np.asarray(self.base.reconstruct(label))
+
+    def labels(self) -> np.ndarray:
+        """Every live id, sorted."""
+        base = _base_ids(self.base)
+        live = base[~np.isin(base, self.removed)] if len(self.removed) else base
+        delta = _base_ids(self.delta) if self.delta.ntotal else np.empty(0, dtype=np.int64)
+        return np.sort(np.concatenate([live, delta]))
+
+    def needs_compaction(self) -> bool:
+        changed = len(self.removed) + int(self.delta.ntotal)
+        return changed > 0 and (
+            self.base.ntotal < COMPACT_BELOW or changed > COMPACT_SHARE * self.base.ntotal
+        )
+
+    def compacted(self) -> FaissVectors:
+        """One base holding exactly the live vectors, of the type their number calls for.
+        HNSW cannot remove vectors, so it is rebuilt from the vectors it stores (decoded
+        from 8 bits: no embedding, at the cost of one more rounding of old vectors)."""
+        held = _base_ids(self.base)
+        kept = held[~np.isin(held, self.removed)] if len(self.removed) else held
+        added = _base_ids(self.delta) if self.delta.ntotal else np.empty(0, dtype=np.int64)
+        vectors: list[np.ndarray] = []
+        if len(kept):
+            vectors.append(np.asarray(self.base.reconstruct_batch(kept)))
+        if len(added):
+            vectors.append(np.asarray(self.delta.reconstruct_batch(added)))
+        ids = np.concatenate([kept, added])
+        stacked = np.vstack(vectors) if vectors else np.empty((0, self.d), np.float32)
+        return FaissVectors(build_base(stacked, ids))
+
+    def _in_base(self, ids: np.ndarray) -> np.ndarray:
+        return np.isin(ids, _base_ids(self.base))
+
+    def _in_delta(self, label: int) -> bool:
+        return bool(np.isin(label, _base_ids(self.delta)))
+
+
+def build_base(vectors: np.ndarray, ids: np.ndarray) -> faiss.Index:
+    """A base index over `vectors` labelled `ids`: exact up to APPROXIMATE_ABOVE, HNSW
+    over 8-bit scalar-quantised vectors above."""
     import faiss
 
-    if hnsw:
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        # 64 gave recall@10 0.94 against exact search at 100k chunks; 128 gives 0.96.
-        index.hnsw.efSearch = 128
-        return index
-    return faiss.IndexFlatIP(dim)
-
-
-def with_ids(vectors: np.ndarray, ids: np.ndarray, hnsw: bool) -> faiss.Index:
-    """An index whose search labels are `ids`; IDMap2 also reconstructs a vector by id."""
-    import faiss
-
-    index = faiss.IndexIDMap2(empty_index(vectors.shape[1], hnsw))
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    dim = vectors.shape[1]
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(vectors) <= APPROXIMATE_ABOVE:
+        flat = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        if len(ids):
+            flat.add_with_ids(vectors, ids)
+        return flat
+    index: Any = faiss.index_factory(dim, f"IDMap2,HNSW{HNSW_M},SQ8", faiss.METRIC_INNER_PRODUCT)
+    hnsw: Any = faiss.downcast_index(index.index)
+    hnsw.hnsw.efConstruction = EF_CONSTRUCTION
+    hnsw.hnsw.efSearch = EF_SEARCH
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(vectors), size=min(len(vectors), TRAIN_SAMPLE), replace=False)
+    index.train(vectors[np.sort(sample)])
     index.add_with_ids(vectors, ids)
     return index
 
 
-def changed(
-    base: faiss.Index, gone: list[int], ids: np.ndarray, vectors: np.ndarray, hnsw: bool
-) -> faiss.Index:
-    """A copy of `base` without the vectors labelled `gone`, plus `vectors` labelled `ids`."""
+def write(index: faiss.Index, path: Path) -> None:
     import faiss
 
-    if kind(base) == ("hnsw" if hnsw else "flat") and not (hnsw and gone):
-        index = faiss.clone_index(base)
-        if gone:
-            # FAISS's Python layer takes an id array here; its stubs name only IDSelector.
-            index.remove_ids(np.array(gone, dtype=np.int64))  # type: ignore[arg-type]
-        if len(ids):
-            index.add_with_ids(vectors, ids)
-        return index
-    # HNSW cannot remove vectors, and crossing the HNSW threshold changes the index type:
-    # the index is rebuilt from the vectors it holds, which still costs no embedding.
-    gone_set = set(gone)
-    kept = np.array([i for i in labels(base) if i not in gone_set], dtype=np.int64)
-    old = base.reconstruct_batch(kept) if len(kept) else np.empty((0, base.d), np.float32)
-    return with_ids(np.vstack([old, vectors]), np.concatenate([kept, ids]), hnsw)
+    faiss.write_index(index, str(path))
 
 
-def labels(index: faiss.Index) -> list[int]:
-    """Every label an id-mapped index holds."""
+def read(path: Path, mmap: bool) -> faiss.Index:
+    """Read a base file; `mmap` maps its vectors (FAISS's IO_FLAG_MMAP_IFC) instead of
+    reading them, so opening a million-chunk index reads little and holds only the pages
+    that searches touch."""
     import faiss
 
-    if not isinstance(index, faiss.IndexIDMap2):
-        raise TypeError(f"{type(index).__name__} is not an index of labelled vectors")
-    return [int(i) for i in faiss.vector_to_array(index.id_map)]
+    return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mmap else 0)
 
 
 def kind(index: faiss.Index) -> str:
@@ -73,4 +209,22 @@ def kind(index: faiss.Index) -> str:
     import faiss
 
     inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
-    return "hnsw" if isinstance(inner, faiss.IndexHNSWFlat) else "flat"
+    return "hnsw" if isinstance(inner, faiss.IndexHNSW) else "flat"
+
+
+def _search_parameters(index: faiss.Index) -> faiss.SearchParameters:
+    import faiss
+
+    if kind(index) == "hnsw":
+        params: Any = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+        params.efSearch = EF_SEARCH
+        return params
+    return faiss.SearchParameters()
+
+
+def _base_ids(index: faiss.Index) -> np.ndarray:
+    """Every id an id-mapped index holds."""
+    import faiss
+
+    mapped: Any = index
+    return faiss.vector_to_array(mapped.id_map).astype(np.int64)

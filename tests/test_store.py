@@ -5,12 +5,12 @@ and the folder always holds a whole index, the old one or the new one."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import random
 import select
 import signal
+import sqlite3
 import stat
 import threading
 import time
@@ -64,7 +64,7 @@ def _leftovers(folder: Path) -> set[str]:
     """Files in the folder other than the manifest, the lock and the files it names."""
     manifest = store.read_manifest(folder)
     assert manifest is not None
-    named = {store.MANIFEST, store.LOCK_FILE, manifest["chunks_file"], manifest["vectors_file"]}
+    named = {store.MANIFEST, store.LOCK_FILE, *(manifest[key] for key in store.FILE_KEYS)}
     return {p.name for p in folder.iterdir()} - named
 
 
@@ -179,7 +179,10 @@ DAMAGE: dict[str, Callable[[dict[str, Any]], Any]] = {
     "chunks_file is a list": _set("chunks_file", ["chunks.json"]),
     "chunks_file leaves the folder": _set("chunks_file", "../manifest.json"),
     "chunks_file is the folder": _set("chunks_file", "."),
-    "chunks_sha256 is not hex": _set("chunks_sha256", "zz"),
+    "delta_sha256 is not hex": _set("delta_sha256", "zz"),
+    "document_ids shorter than documents": _set("document_ids", []),
+    "document_ids past next_document_id": _set("document_ids", [7]),
+    "retired_ids holds a string": _set("retired_ids", ["0"]),
     "no extraction_version": _drop("extraction_version"),
     "no next_id": _drop("next_id"),
     "next_id is negative": _set("next_id", -1),
@@ -204,12 +207,12 @@ def test_a_damaged_manifest_is_a_store_error(damage: str, folder: Path) -> None:
 
 def test_a_manifest_of_another_format_version_says_so(folder: Path) -> None:
     path = folder / store.MANIFEST
-    text = path.read_text()
-    path.write_text(text.replace('"format_version": 2', '"format_version": 3'))
-    with pytest.raises(StoreError, match=r"format version 3.*run `rag index`") as newer:
+    text, now = path.read_text(), f'"format_version": {store.FORMAT_VERSION}'
+    path.write_text(text.replace(now, f'"format_version": {store.FORMAT_VERSION + 1}'))
+    with pytest.raises(StoreError, match=r"format version \d+.*run `rag index`") as newer:
         store.read_manifest(folder)
     assert not isinstance(newer.value, manifest.OlderFormat)
-    path.write_text(text.replace('"format_version": 2', '"format_version": 1'))
+    path.write_text(text.replace(now, '"format_version": 1'))
     with pytest.raises(manifest.OlderFormat, match=r"format version 1.*run `rag index`"):
         store.read_manifest(folder)
 
@@ -228,26 +231,24 @@ def test_a_saved_store_loads_whole(folder: Path, store_a: Store) -> None:
         assert np.allclose(loaded.vectors.reconstruct(label), store_a.vectors.reconstruct(label))
 
 
-def _edit_table(folder: Path, edit: Callable[[dict[str, Any]], Any]) -> None:
-    """Change the chunk file and re-sign it in the manifest, as a bug (not damage) would."""
+def _edit_table(folder: Path, sql: str) -> None:
+    """Change the SQLite table behind the manifest's back, as a bug (not damage) would."""
     data = store.read_manifest(folder)
     assert data is not None
-    path = folder / data["chunks_file"]
-    table = json.loads(path.read_text())
-    edit(table)
-    path.write_text(json.dumps(table))
-    data["chunks_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    (folder / store.MANIFEST).write_text(json.dumps(data))
+    db = sqlite3.connect(folder / data["chunks_file"])
+    db.execute(sql)
+    db.commit()
+    db.close()
 
 
-TABLE_DAMAGE: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "a chunk past its text": lambda t: t["chunks"][0].__setitem__(3, 10_000),
-    "an empty chunk": lambda t: t["chunks"][0].__setitem__(3, t["chunks"][0][2]),
-    "a chunk of an unknown document": lambda t: t["chunks"][0].__setitem__(1, "b.txt"),
-    "a repeated id": lambda t: t["chunks"][1].__setitem__(0, t["chunks"][0][0]),
-    "an id the vectors lack": lambda t: t["chunks"][0].__setitem__(0, 99),
-    "a missing document": lambda t: t["documents"].clear(),
-    "pages that are not ranges": lambda t: t["documents"][0].__setitem__("pages", [1]),
+TABLE_DAMAGE: dict[str, str] = {
+    "a chunk past its text": 'UPDATE chunks SET "end" = 10000 WHERE id = 0',
+    "an empty chunk": 'UPDATE chunks SET "end" = start WHERE id = 0',
+    "a chunk of an unknown document": "UPDATE chunks SET doc = 99 WHERE id = 0",
+    "an id the vectors lack": "UPDATE chunks SET id = 99 WHERE id = 0",
+    "a missing chunk": "DELETE FROM chunks WHERE id = 1",
+    "a missing document": "DELETE FROM documents",
+    "pages that are not ranges": "UPDATE documents SET pages = '[1]'",
 }
 
 
@@ -319,8 +320,10 @@ def test_every_single_byte_corruption_of_the_manifest_is_a_store_error_or_usable
 def test_a_data_file_that_does_not_match_its_manifest_is_a_store_error(folder: Path) -> None:
     manifest = store.read_manifest(folder)
     assert manifest is not None
-    chunks = folder / manifest["chunks_file"]
-    chunks.write_text(chunks.read_text().replace("Kigye", "Kigyo"))
+    # The vector files are checked against their SHA-256 (the SQLite table, changed in
+    # place by updates, has SQLite's own page checks instead).
+    delta = folder / manifest["delta_file"]
+    delta.write_bytes(delta.read_bytes()[:-1] + b"x")
     with pytest.raises(StoreError, match=r"does not match its manifest.*rag index"):
         store.load(folder)
 
@@ -454,9 +457,12 @@ def test_the_manifest_swap_is_synced_to_disk(
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
     store.save(store_a, tmp_path / "index")
+    # The chunk table is SQLite's, which syncs its own commit (synchronous=FULL); the base
+    # vectors have a fresh name, so they are synced in place and need no rename.
     assert events == [
-        "sync file", "replace chunks",
-        "sync file", "replace vectors",
+        "sync file",
+        "sync file", "replace delta",
+        "sync file", "replace removed",
         "sync folder",
         "sync file", f"replace {store.MANIFEST}",
         "sync folder",
@@ -466,8 +472,8 @@ def test_the_manifest_swap_is_synced_to_disk(
 # Kills mid-save -----------------------------------------------------------------------
 
 
-def _at_chunks_tmp(op: str, target: str) -> bool:
-    return op == "fsync" and target.startswith(".chunks-") and target.endswith(".tmp")
+def _at_vectors(op: str, target: str) -> bool:
+    return op == "fsync" and target.startswith("vectors-")
 
 
 def _at_manifest_tmp(op: str, target: str) -> bool:
@@ -480,7 +486,7 @@ def _after_manifest_swap(op: str, target: str) -> bool:
 
 # Where the child stops, and which index the folder must hold after it is killed there.
 KILL_POINTS: dict[str, tuple[Callable[[str, str], bool], str]] = {
-    "while the chunk table is written": (_at_chunks_tmp, "old"),
+    "after the chunk table, while the vectors are written": (_at_vectors, "old"),
     "after the data files, before the manifest": (_at_manifest_tmp, "old"),
     "after the manifest swap, before the cleanup": (_after_manifest_swap, "new"),
 }
@@ -506,16 +512,13 @@ def _stop_at(point: Callable[[str, str], bool], signal_fd: int) -> None:
     os.fsync, os.replace = fsync, replace  # type: ignore[assignment]
 
 
-@pytest.mark.parametrize("where", KILL_POINTS)
-def test_a_kill_midway_through_a_save_leaves_the_old_index_or_the_new(
-    where: str, folder: Path, store_a: Store, store_b: Store
-) -> None:
-    point, survivor = KILL_POINTS[where]
+def _kill_at(point: Callable[[str, str], bool], write: Callable[[], None]) -> None:
+    """Run `write` in a child process and SIGKILL it when it reaches `point`."""
     read_end, write_end = os.pipe()
 
     def child() -> None:
         _stop_at(point, write_end)
-        store.save(store_b, folder)
+        write()
 
     pid = _fork(child)
     os.close(write_end)
@@ -523,10 +526,45 @@ def test_a_kill_midway_through_a_save_leaves_the_old_index_or_the_new(
     assert ready and os.read(read_end, 1) == b"!", "the child never reached the kill point"
     os.kill(pid, signal.SIGKILL)
     assert _exit_code(pid) == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("where", KILL_POINTS)
+def test_a_kill_midway_through_a_save_leaves_the_old_index_or_the_new(
+    where: str, folder: Path, store_a: Store, store_b: Store
+) -> None:
+    point, survivor = KILL_POINTS[where]
+    _kill_at(point, lambda: store.save(store_b, folder))
     expected = {"old": store_a, "new": store_b}[survivor]
     assert _chunks(folder) == expected.chunks
     store.save(store_a, folder)
     assert _leftovers(folder) == set()
+
+
+def test_a_kill_midway_through_an_update_in_place_leaves_the_old_index(
+    tmp_path: Path, store_a: Store
+) -> None:
+    """An update writes new rows into the live SQLite table and a new vector delta; killed
+    before the manifest swap, the folder still opens as the old index, and the next save
+    deletes the rows the dead update left."""
+    folder = tmp_path / "index"
+    store.save(store_a, folder)
+    other = Document(name="b.txt", text=TEXT_B, sha256="1" * 64)
+
+    def update() -> None:
+        built, _ = store.update(
+            store.load(folder), ["a.txt", other], HashEmbedder(), CHUNK_CHARS, OVERLAP
+        )
+        store.save(built, folder)
+
+    _kill_at(_at_manifest_tmp, update)
+    old = store.load(folder)
+    assert old.chunks == store_a.chunks and list(old.documents) == ["a.txt"]
+    built, _ = store.update(old, ["a.txt", other], HashEmbedder(), CHUNK_CHARS, OVERLAP)
+    new = store.save(built, folder)
+    assert list(new.documents) == ["a.txt", "b.txt"] and _leftovers(folder) == set()
+    db = sqlite3.connect(folder / new.manifest["chunks_file"])
+    assert db.execute("SELECT COUNT(*) FROM documents").fetchone() == (2,)
+    assert db.execute("SELECT COUNT(*) FROM chunks").fetchone() == (len(new.chunks),)
 
 
 def test_kills_at_random_times_during_saves_leave_a_whole_index(
