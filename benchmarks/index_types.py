@@ -26,7 +26,7 @@ from benchmarks.stats import percentile
 QUERIES = 1_000
 K = 10
 # Types compared, in FAISS's factory terms (IVF lists follow the size; see `factory`).
-TYPES = ("flat", "hnsw", "hnsw-sq8", "ivf-sq8", "ivf-pq")
+TYPES = ("flat", "hnsw", "hnsw-sq8", "hnsw48-sq8", "hnsw64-sq8", "ivf-sq8", "ivf-pq")
 
 
 def data(n: int, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -56,6 +56,10 @@ def factory(kind: str, n: int) -> tuple[str, dict[str, int]]:
         "flat": ("IDMap2,Flat", {}),
         "hnsw": ("IDMap2,HNSW32,Flat", {"efSearch": 128}),
         "hnsw-sq8": ("IDMap2,HNSW32,SQ8", {"efSearch": 128}),
+        # Wider graphs: more links per vector cost memory (4 bytes each, twice M on the
+        # bottom layer) and build time, and keep greedy search from stalling on this data.
+        "hnsw48-sq8": ("IDMap2,HNSW48,SQ8", {"efSearch": 256}),
+        "hnsw64-sq8": ("IDMap2,HNSW64,SQ8", {"efSearch": 256}),
         "ivf-sq8": (f"IVF{lists},SQ8", {"nprobe": 32}),
         "ivf-pq": (f"IVF{lists},PQ48", {"nprobe": 32}),
     }[kind]
@@ -120,7 +124,7 @@ def measure(kind: str, path: Path, folder: Path, param: int | None) -> dict[str,
     queries = np.ascontiguousarray(queries)
     base_rss = psutil.Process().memory_info().rss
     flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if kind.startswith("ivf") else 0
-    if kind in ("flat", "hnsw", "hnsw-sq8"):
+    if kind == "flat" or kind.startswith("hnsw"):
         flags = faiss.IO_FLAG_MMAP_IFC
     started = time.perf_counter()
     index = faiss.read_index(str(path), flags)
