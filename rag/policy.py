@@ -120,3 +120,17 @@ def calibrated(path: Path = CALIBRATION) -> Policy:
 
 
 DEFAULT = calibrated()
+
+# A score fitted on one model's signals does not carry over to another (the 1.5B model's
+# log-probabilities and citing habits differ), so a model the product ships may have its
+# own fit, named by its alias or its file name; any other model gets DEFAULT.
+MODEL_CALIBRATIONS = {
+    name: CALIBRATION.with_name("calibration-qwen1.5b.json")
+    for name in ("qwen1.5b", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
+}
+
+
+def for_model(model: Path | None) -> Policy:
+    """The calibrated policy fitted for `model` if there is one, else DEFAULT."""
+    path = MODEL_CALIBRATIONS.get(model.name) if model is not None else None
+    return calibrated(path) if path is not None and path.exists() else DEFAULT

@@ -18,7 +18,7 @@ from typing import Any
 
 from rag.corpus import MAX_FILE_BYTES
 from rag.errors import InputError
-from rag.policy import DEFAULT, Policy
+from rag.policy import DEFAULT, Policy, for_model
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKOUT = (REPO / "seeds").is_dir()
@@ -170,6 +170,8 @@ def load_settings(**flags: Any) -> Settings:
     if "index" not in values and not CHECKOUT:
         values["index"] = user_index(values["corpus"])
     settings = replace(Settings(), **values)
+    if "model" in values:
+        settings = replace(settings, policy=for_model(values["model"]))
     if overrides:
         settings = replace(settings, policy=replace(settings.policy, **overrides))
     _validate(settings)

@@ -79,3 +79,22 @@ def test_the_seed_gate_limits_how_strict_the_operating_point_may_be(tmp_path: Pa
     gated = fit([data], out, gated=seeds)
     assert gated["min_confidence"] < free["min_confidence"]
     assert gated["utility_at_operating_point"] <= free["utility_at_operating_point"]
+
+
+@pytest.mark.parametrize("model", ["qwen1.5b", "models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"])
+def test_a_model_with_its_own_fit_is_decided_by_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str
+) -> None:
+    from rag import policy as policy_module
+    from rag.settings import load_settings
+
+    data, own = tmp_path / "rows.jsonl", tmp_path / "calibration-large.json"
+    write_rows(data, 200, seed=3)
+    fit([data], own)
+    table = {"qwen1.5b": own, "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf": own}
+    monkeypatch.setattr(policy_module, "MODEL_CALIBRATIONS", table)
+    assert load_settings(model=Path(model)).policy == calibrated(own)
+    # Another model, or none, keeps the default's fit; an explicit field still wins.
+    assert load_settings(model=Path("other.gguf")).policy == policy_module.DEFAULT
+    assert load_settings().policy == policy_module.DEFAULT
+    assert load_settings(model=Path(model), min_confidence=0.9).policy.min_confidence == 0.9
