@@ -5,8 +5,8 @@ share a common direction (any two English chunks have cosine ~0.1), they gather 
 and, tighter, by document, and their spread is concentrated in a few dozen directions.
 This generator has each of those layers, with weights chosen so that the cosine between
 random pairs, between chunks of one document, and to the nearest neighbour fall where
-all-MiniLM-L6-v2 puts them on the SQuAD articles (`benchmarks/scale.py --calibrate`
-prints both side by side). Generation is deterministic and streamed in blocks, so a
+all-MiniLM-L6-v2 puts them on the SQuAD articles (`cosine_profile` computes the three,
+for real vectors and for these alike). Generation is deterministic and streamed in blocks, so a
 million vectors never need more than the output array.
 """
 
@@ -20,7 +20,7 @@ DIM = 384
 SEED = 20_261_124
 # A document's chunks, as the update target counts them ("one document's 100 chunks").
 DOC_CHUNKS = 100
-# One topic per this many chunks: a million chunks span 500 topics of 20 documents each.
+# One topic per this many chunks: a million chunks span 1,000 topics of 10 documents each.
 TOPIC_CHUNKS = 1_000
 # Layer weights (before normalising): shared direction, topic, document, chunk noise.
 COMMON, TOPIC, DOC, NOISE = 0.2, 0.3, 0.45, 1.0
