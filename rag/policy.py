@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from rag.models import QWEN_15B, QWEN_15B_ALIAS
+
 # Written by benchmarks/calibrate.py; committed, so the shipped decision is reproducible.
 CALIBRATION = Path(__file__).with_name("calibration.json")
 
@@ -126,7 +128,7 @@ DEFAULT = calibrated()
 # own fit, named by its alias or its file name; any other model gets DEFAULT.
 MODEL_CALIBRATIONS = {
     name: CALIBRATION.with_name("calibration-qwen1.5b.json")
-    for name in ("qwen1.5b", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
+    for name in (QWEN_15B_ALIAS, QWEN_15B.file)
 }
 
 
