@@ -159,12 +159,13 @@ class FaissVectors:
             near = near[self._in_base(near)]
             if len(self.removed):
                 near = near[~np.isin(near, self.removed)]
-            found = ids[row][ids[row] >= 0]
+            live = ids[row] >= 0
+            found = ids[row][live]
             near = near[~np.isin(near, found)]
             if not len(near):
                 continue
             near_scores = np.asarray(self.base.reconstruct_batch(near)) @ query
-            both_scores = np.concatenate([scores[row][ids[row] >= 0], near_scores])
+            both_scores = np.concatenate([scores[row][live], near_scores])
             both_ids = np.concatenate([found, near])
             order = np.argsort(-both_scores, kind="stable")[:k]
             out_scores[row, : len(order)] = both_scores[order]
