@@ -59,7 +59,7 @@ def ask(index: OpenIndex, question: str, on_text: OnText | None = None) -> Answe
     if not decide.answerable(first.grounded) or not decide.accept(row, score, policy):
         return _finish(refusal, started, retrieved, [first.completion])
 
-    sides, kind, completions = _sides(index, q, first, shown, deep, qvec)
+    sides, kind, completions = _sides(index, q, first, score, shown, deep, qvec)
     stated = render.statements(sides, index.citation)
     answer = replace(
         refusal,
@@ -83,6 +83,7 @@ def _sides(
     index: OpenIndex,
     q: str,
     first: _Draft,
+    score: float | None,
     shown: list[Passage],
     deep: list[Hit],
     qvec: np.ndarray,
@@ -92,7 +93,7 @@ def _sides(
     kept if it passes the first answer's decision, then merged by value and judged
     against the documents (rag.conflicts)."""
     policy = index.policy
-    candidates = [conflicts.Candidate(tuple(first.grounded), accepted=True)]
+    candidates = [conflicts.Candidate(tuple(first.grounded), True, score)]
     cited = {p.doc for g in first.grounded for p in g.passages}
     value = candidates[0].value
     best: dict[str, float] = {}
@@ -106,7 +107,7 @@ def _sides(
     # enough: an article may name the value elsewhere and answer differently (seed
     # suite: "Pyongyang" against "Kigye Airport").
     agreeing = conflicts.agreeing(
-        q, value, [(p.doc, p.start, p.end, p.text) for d in others for p in own[d]]
+        q, value, [(p.doc, p.start, p.end, p.text) for d in others for p in own[d]], score
     )
     candidates += agreeing
     agree = {c.passages[0].doc for c in agreeing}
@@ -121,10 +122,9 @@ def _sides(
         draft = _draft(index, mine, q, None)
         completions.append(draft.completion)
         row = signals.compute(q, draft.shown, draft.answer, draft.grounded, draft.completion)
-        ok = decide.answerable(draft.grounded) and decide.accept(
-            row, decide.confidence(row, policy), policy
-        )
-        candidates.append(conflicts.Candidate(tuple(draft.grounded), ok))
+        mine_score = decide.confidence(row, policy)
+        ok = decide.answerable(draft.grounded) and decide.accept(row, mine_score, policy)
+        candidates.append(conflicts.Candidate(tuple(draft.grounded), ok, mine_score))
     sides, kind = conflicts.judge(conflicts.merge(q, candidates, policy), index.text, policy)
     return sides, kind, completions
 

@@ -32,6 +32,9 @@ class Candidate:
 
     grounded: tuple[Grounded, ...]
     accepted: bool
+    # The calibrated estimate that this source's answer is right (rag.decide.confidence);
+    # agreement found by code carries the value's own. None: the policy has no score.
+    confidence: float | None = None
 
     @property
     def value(self) -> str:
@@ -55,6 +58,8 @@ class Side:
     accepted: bool
     disputed: bool = False
     subject: str = ""
+    # The best calibrated confidence of the sources giving it (None: no score).
+    confidence: float | None = None
 
     @property
     def value(self) -> str:
@@ -111,16 +116,19 @@ def gives(question: str, value: str, text: str) -> bool:
 
 
 def agreeing(
-    question: str, value: str, spans: Sequence[tuple[str, int, int, str]]
+    question: str,
+    value: str,
+    spans: Sequence[tuple[str, int, int, str]],
+    confidence: float | None = None,
 ) -> list[Candidate]:
     """For each document among the (doc, start, end, text) spans, its first sentence that
-    holds every term of the value, as an accepted candidate giving that value: agreement
-    found by code, without a model call."""
+    holds every term of the value, as an accepted candidate giving that value (with the
+    value's own `confidence`): agreement found by code, without a model call."""
     out: dict[str, Candidate] = {}
     for doc, start, end, text in spans:
         if doc not in out and gives(question, value, text):
             p = Passage(number=len(out) + 1, doc=doc, start=start, end=end, text=text, dense=0.0)
-            out[doc] = Candidate((Grounded(value, (p,)),), accepted=True)
+            out[doc] = Candidate((Grounded(value, (p,)),), True, confidence)
     return list(out.values())
 
 
@@ -146,7 +154,7 @@ def merge(question: str, candidates: Sequence[Candidate], policy: Policy) -> lis
                 break
         else:
             if c is anchor or same_question(question, anchor, c, policy):
-                sides.append(Side(c.grounded, _docs(c), c.accepted))
+                sides.append(Side(c.grounded, _docs(c), c.accepted, confidence=c.confidence))
     return sides
 
 
@@ -188,7 +196,16 @@ def _join(side: Side, c: Candidate, fuller: bool) -> Side:
     have = {p for g in base for p in g.passages}
     added = tuple(dict.fromkeys(p for p in extra if p not in have))
     grounded = (replace(base[0], passages=base[0].passages + added), *base[1:])
-    return Side(grounded, tuple(dict.fromkeys(side.docs + _docs(c))), side.accepted or c.accepted)
+    return Side(
+        grounded,
+        tuple(dict.fromkeys(side.docs + _docs(c))),
+        side.accepted or c.accepted,
+        confidence=_best(side.confidence, c.confidence),
+    )
+
+
+def _best(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def _docs(c: Candidate) -> tuple[str, ...]:
@@ -293,8 +310,9 @@ def judge(sides: Sequence[Side], text_of: TextOf, policy: Policy) -> tuple[list[
 
     A side is disputed when every document giving it is a near-copy of a document giving
     another value: one of the two is a planted copy, and code cannot tell which. Shown are
-    the sides some accepted source gives, and beside any disputed one the sides it is a
-    copy of, so a planted value is never stated on its own."""
+    the first side and the other sides some accepted source gives with a confidence of at
+    least `side_confidence`, and beside any disputed one the sides it is a copy of, so a
+    planted value is never stated on its own."""
     copies = {
         frozenset((a, b))
         for s, t in combinations(sides, 2)
@@ -314,7 +332,11 @@ def judge(sides: Sequence[Side], text_of: TextOf, policy: Policy) -> tuple[list[
         return next((t for t in (subject(text_of(d)) for d in s.docs) if t), "")
 
     marked = [replace(s, disputed=disputed(i), subject=titled(s)) for i, s in enumerate(sides)]
-    keep = {i for i, s in enumerate(marked) if s.accepted}
+    keep = {
+        i
+        for i, s in enumerate(marked)
+        if s.accepted and (i == 0 or s.confidence is None or s.confidence >= policy.side_confidence)
+    }
     for i in list(keep):
         if marked[i].disputed:
             keep |= {j for j, t in enumerate(sides) if j != i and copied(sides[i].docs, t.docs)}

@@ -79,6 +79,11 @@ class Policy:
     # documents reach 0.5 with a real document of their question (66 reach 0.3), and 3
     # of the 891 pairs of real documents with different answers do; fit it there.
     near_copy: float = 0.5
+    # A side beyond the first is shown only when the calibrated confidence of a source
+    # giving it reaches this (the first answer needs `min_confidence`). Fitted on the
+    # fitting sets by benchmarks/fit_sides.py and stored with the score it reads, so a
+    # refit of the score drops it; 0.0: every accepted side is shown.
+    side_confidence: float = 0.0
     # Five words in a row are rarely shared by chance, but survive a changed value in a
     # sentence of normal length.
     shingle_words: int = 5
@@ -118,6 +123,7 @@ def calibrated(path: Path = CALIBRATION) -> Policy:
         ),
         intercept=float(data["intercept"]),
         min_confidence=float(data["min_confidence"]),
+        side_confidence=float(data.get("side_confidence", RULES.side_confidence)),
     )
 
 

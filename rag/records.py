@@ -127,6 +127,9 @@ class Statement:
     # The subject its documents are titled with ("Kevin Lewis (footballer, born 1940)"),
     # when their text opens with a title; tells apart subjects that share a name.
     subject: str = ""
+    # The calibrated estimate that the value is right: the best of its sources' (None
+    # when the policy has no score).
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,7 @@ class Answer:
                     "docs": list(s.docs),
                     "disputed": s.disputed,
                     "subject": s.subject,
+                    "confidence": None if s.confidence is None else round(s.confidence, 4),
                 }
                 for s in self.statements
             ],

@@ -26,6 +26,7 @@ def statements(sides: Sequence[Side], cite: Callable[[Passage], Citation]) -> tu
                 tuple(cite(p) for p in g.passages),
                 tuple(dict.fromkeys(p.doc for p in g.passages)),
                 subject=side.subject,
+                confidence=side.confidence,
             )
             for g in side.grounded
         )
@@ -36,6 +37,7 @@ def statements(sides: Sequence[Side], cite: Callable[[Passage], Citation]) -> tu
             side.docs,
             disputed=side.disputed,
             subject=side.subject,
+            confidence=side.confidence,
         )
         for side in sides
     )

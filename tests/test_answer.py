@@ -100,6 +100,8 @@ def test_each_side_of_a_conflict_is_one_statement_in_the_json(settings: Settings
     answer = make(settings, script).ask("Where was the ceremony held?")
     out = answer.to_json()
     assert out["conflict"] is True and out["kind"] == "conflict"
+    # Each side carries its sources' calibrated confidence; the hand-set rules have no score.
+    assert [s.pop("confidence") for s in out["statements"]] == [None, None]
     assert out["statements"] == [
         {
             "text": "Kigye Airport",

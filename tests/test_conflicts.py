@@ -62,10 +62,10 @@ def candidate(value: str, *passages: Passage, accepted: bool = True) -> Candidat
     return Candidate((Grounded(value, passages),), accepted)
 
 
-def side(value: str, *docs: str, accepted: bool = True) -> Side:
+def side(value: str, *docs: str, accepted: bool = True, confidence: float | None = None) -> Side:
     """A side stating `value`, cited to one passage of each of `docs`."""
     cited = tuple(passage(d, _text(d), number=n + 1) for n, d in enumerate(docs))
-    return Side((Grounded(value, cited),), docs, accepted)
+    return Side((Grounded(value, cited),), docs, accepted, confidence=confidence)
 
 
 def _text(doc: str) -> str:
@@ -332,6 +332,64 @@ def test_judge(sides: list[Side], expected: list[tuple[str, bool]], kind: str) -
     shown, got = conflicts.judge(sides, _text, RULES)
     assert [(s.value, s.disputed) for s in shown] == expected
     assert got == kind
+
+
+# (case, sides, side_confidence, values shown)
+CONFIDENT = [
+    (
+        "no threshold: every accepted side",
+        [side("1940", "lewis1940.txt", confidence=0.1), side("1952", "k.txt", confidence=0.1)],
+        0.0,
+        ["1940", "1952"],
+    ),
+    (
+        "a second side below the threshold is left out",
+        [side("1940", "lewis1940.txt", confidence=0.9), side("1952", "k.txt", confidence=0.2)],
+        0.3,
+        ["1940"],
+    ),
+    (
+        "the first answer passed its own decision: the side threshold is not its",
+        [side("1940", "lewis1940.txt", confidence=0.1), side("1952", "k.txt", confidence=0.5)],
+        0.3,
+        ["1940", "1952"],
+    ),
+    (
+        "a three-way split keeps each side that reaches it",
+        [
+            side("1940", "lewis1940.txt", confidence=0.8),
+            side("1952", "lewis1952.txt", confidence=0.3),
+            side("1970", "lewis1970.txt", confidence=0.29),
+        ],
+        0.3,
+        ["1940", "1952"],
+    ),
+    (
+        "a side with no score (the hand-set rules) is not filtered",
+        [side("1940", "lewis1940.txt"), side("1952", "k.txt")],
+        0.3,
+        ["1940", "1952"],
+    ),
+    (
+        "a low-scored original is still shown beside the planted copy it disputes",
+        [
+            side("Beyoncé", "planted.txt", confidence=0.9),
+            side("Shae Jones", "original.txt", confidence=0.05),
+        ],
+        0.3,
+        ["Beyoncé", "Shae Jones"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("sides", "threshold", "values"), [c[1:] for c in CONFIDENT], ids=[c[0] for c in CONFIDENT]
+)
+def test_sides_beyond_the_first_need_side_confidence(
+    sides: list[Side], threshold: float, values: list[str]
+) -> None:
+    shown, _ = conflicts.judge(sides, _text, replace(RULES, side_confidence=threshold))
+    assert [s.value for s in shown] == values
 
 
 def test_a_disputed_value_is_never_shown_alone() -> None:
