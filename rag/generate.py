@@ -114,7 +114,12 @@ class LlamaGenerator:
         self.warm_up()
         assert self._llm is not None
         llm = self._llm
+        grammar = self.use_grammar and bool(prompt.schema)
+        # The reply's given opening (prompts.REPLY_START) follows the assistant's marker.
+        start = "" if grammar else prompt.reply_start
         tokens = self.tokens(list(prompt.messages))
+        if start:
+            tokens += llm.tokenize(start.encode("utf-8"), add_bos=False, special=False)
         if len(tokens) + max_tokens > self.n_ctx:
             raise ModelError(
                 f"the prompt needs {len(tokens)} tokens plus {max_tokens} for the answer, "
@@ -137,11 +142,13 @@ class LlamaGenerator:
         started = time.perf_counter()
         first = 0.0
         parts: list[str] = []
+        if start and on_text:
+            on_text(start)
         stream = llm.create_completion(
             prompt=tokens,
             temperature=0.0,
             max_tokens=max_tokens,
-            grammar=self._grammar(prompt.schema) if self.use_grammar and prompt.schema else None,
+            grammar=self._grammar(prompt.schema) if grammar else None,
             stop=list(prompt.stop) or None,
             logits_processor=LogitsProcessorList([record]),
             stream=True,
@@ -155,7 +162,9 @@ class LlamaGenerator:
                 if on_text:
                     on_text(delta)
         return Completion(
-            text="".join(parts),
+            # The whole reply, its given opening included; tokens and logprobs are the
+            # generated ones only (rag.signals finds the answer's among them by text).
+            text=start + "".join(parts),
             prompt_tokens=len(tokens),
             completion_tokens=len(logprobs),
             first_token_s=first,

@@ -63,6 +63,12 @@ ANSWER_SCHEMA = {
     "required": ["evidence", "answer"],
 }
 ANSWER_SCHEMA_JSON = json.dumps(ANSWER_SCHEMA)
+# How every reply opens, written into the prompt after the assistant's turn marker so the
+# model does not spend tokens on it. The worked examples open this way, so at temperature 0
+# the model would write these very tokens itself: the reply is the same, about 0.1 s
+# sooner per call (4 tokens at 35-50 tokens/s on 2 cores). Not used with the grammar,
+# which must see the whole object.
+REPLY_START = '{"evidence": ['
 # Unconstrained, the model may run on after the object; the object is flat, so its first
 # closing brace ends it (rag.reply reads a reply with or without it).
 ANSWER_STOP = ("}",)
@@ -84,6 +90,8 @@ class Prompt:
     messages: tuple[Message, ...]
     stop: tuple[str, ...] = ANSWER_STOP
     schema: str = ANSWER_SCHEMA_JSON
+    # The reply's opening, given rather than generated (see REPLY_START).
+    reply_start: str = REPLY_START
 
 
 def _fields(template: str) -> set[str]:
@@ -93,6 +101,7 @@ def _fields(template: str) -> set[str]:
 # Checked at import, so a typo in a template fails every test at once, not one answer later.
 assert _fields(USER) == {"passages", "question"}, _fields(USER)
 assert _fields(PASSAGE) == {"number", "text"}, _fields(PASSAGE)
+assert all(replied.startswith(REPLY_START) for _, replied in EXAMPLES)
 
 
 def fixed_messages() -> tuple[Message, ...]:

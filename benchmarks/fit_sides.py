@@ -1,0 +1,141 @@
+"""Fit `side_confidence`: how sure the calibrated score must be of a side beyond the first
+before it is shown.
+
+    .venv/bin/python benchmarks/fit_sides.py \\
+        --fit reports/external/conf/ramdocs-a-n60-s0/results.jsonl \\
+        --fit reports/external/conf/squad2-a-n120-s0/results.jsonl \\
+        --fit reports/external/conf/squad2-b-n120-s0/results.jsonl \\
+        [--calibration rag/calibration.json] [--write]
+
+Reads runs of benchmarks/external.py made with side_confidence 0 (every accepted side
+shown), whose statements carry their confidence. A side beyond the first is right when it
+states one of the question's gold answers, else wrong (on SQuAD, where each question has
+one answer or none, a wrong side is a false conflict). The threshold kept is the one that
+maximises right sides shown minus wrong ones over the fitting runs pooled, the lowest on a
+tie; a disputed side, or one beside a disputed side, is shown whatever its score (rag.
+conflicts.judge), so it counts at every threshold. With --write it is stored in the
+calibration file beside the score it reads; a refit of that score (benchmarks/calibrate.py)
+writes the file anew and so drops it. Never give it the runs you report on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rag.external import read_jsonl, states
+from rag.policy import CALIBRATION
+
+
+@dataclass(frozen=True)
+class SideRow:
+    run: str
+    question: str
+    text: str
+    confidence: float
+    right: bool
+    # Shown whatever its score: disputed, or beside a disputed side.
+    pinned: bool
+
+
+def sides(path: Path, gold_of: dict[str, list[str]]) -> list[SideRow]:
+    """The sides beyond the first of each answer in one run."""
+    out = []
+    for row in read_jsonl(path):
+        statements = row["answer"].get("statements") or []
+        pinned = any(s.get("disputed") for s in statements)
+        wanted = gold_of.get(row["id"], [])
+        for s in statements[1:]:
+            if s.get("confidence") is None:
+                raise SystemExit(f"{path}: a side has no confidence; rerun with a scored policy")
+            out.append(
+                SideRow(
+                    path.parent.name,
+                    row["answer"]["question"],
+                    s["text"],
+                    float(s["confidence"]),
+                    any(states(g, s["text"]) for g in wanted),
+                    pinned,
+                )
+            )
+    return out
+
+
+def shown(rows: list[SideRow], t: float) -> list[SideRow]:
+    return [r for r in rows if r.pinned or r.confidence >= t]
+
+
+def fit(rows: list[SideRow]) -> float:
+    """The threshold maximising right minus wrong sides shown; the lowest on a tie."""
+    candidates = sorted({0.0, *(r.confidence for r in rows)})
+
+    def utility(t: float) -> int:
+        kept = shown(rows, t)
+        return sum(1 if r.right else -1 for r in kept)
+
+    return max(candidates, key=lambda t: (utility(t), -t))
+
+
+def table(rows: list[SideRow], thresholds: list[float]) -> str:
+    runs = sorted({r.run for r in rows})
+    head = "| threshold | " + " | ".join(f"{r}: right / wrong shown" for r in runs) + " |"
+    lines = [head, "|" + "---|" * (len(runs) + 1)]
+    for t in thresholds:
+        cells = []
+        for run in runs:
+            kept = shown([r for r in rows if r.run == run], t)
+            cells.append(f"{sum(r.right for r in kept)} / {sum(not r.right for r in kept)}")
+        lines.append(f"| {t:.4f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def gold_answers(case_set: str) -> dict[str, list[str]]:
+    """Each question id's gold answers, read from the external data beside the project."""
+    from benchmarks.external import data_root
+    from rag.external_ramdocs import load_ramdocs
+    from rag.external_squad import load_squad
+
+    kind, part = case_set.split("/")
+    folder = data_root() / kind / part
+    if kind == "ramdocs":
+        return {c.id: list(c.gold_answers) for c in load_ramdocs(folder)}
+    return {c.id: list(c.answers) for c in load_squad(folder)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fit", type=Path, action="append", required=True)
+    parser.add_argument("--calibration", type=Path, default=CALIBRATION)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args(argv)
+    rows: list[SideRow] = []
+    for path in args.fit:
+        first = read_jsonl(path)[0]
+        rows += sides(path, gold_answers(str(first["set"])))
+    best = fit(rows)
+    print(f"{len(rows)} sides beyond the first; right {sum(r.right for r in rows)}")
+    steps = sorted({0.0, best, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5})
+    print(table(rows, steps))
+    print(f"side_confidence = {best:.4f}")
+    if args.write:
+        data = json.loads(args.calibration.read_text(encoding="utf-8"))
+        data["side_confidence"] = round(best, 4)
+        data["side_fit"] = {
+            "fitted_on": [str(p) for p in args.fit],
+            "sides": len(rows),
+            "right": sum(r.right for r in rows),
+            "shown_right": sum(r.right for r in shown(rows, best)),
+            "shown_wrong": sum(not r.right for r in shown(rows, best)),
+        }
+        args.calibration.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote side_confidence to {args.calibration}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
