@@ -11,11 +11,12 @@ Reads runs of benchmarks/external.py made with side_confidence 0 (every accepted
 shown), whose statements carry their confidence. A side beyond the first is right when it
 states one of the question's gold answers, else wrong (on SQuAD, where each question has
 one answer or none, a wrong side is a false conflict). The threshold kept is the one that
-maximises right sides shown minus wrong ones over the fitting runs pooled, the lowest on a
-tie; a disputed side, or one beside a disputed side, is shown whatever its score (rag.
-conflicts.judge), so it counts at every threshold. With --write it is stored in the
-calibration file beside the score it reads; a refit of that score (benchmarks/calibrate.py)
-writes the file anew and so drops it. Never give it the runs you report on.
+maximises twice the right sides shown less the wrong ones (RIGHT_WEIGHT) over the fitting
+runs pooled, the lowest on a tie. A disputed side, or one beside a disputed side, is
+shown whatever its score (rag.conflicts.judge), so it counts at every threshold. With
+--write it is stored in the calibration file beside the score it reads; a refit of that
+score (benchmarks/calibrate.py) writes the file anew and so drops it. Never give it the
+runs you report on.
 """
 
 from __future__ import annotations
@@ -25,11 +26,19 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag.external import read_jsonl, states
 from rag.policy import CALIBRATION
+
+# A right side left out counts twice a wrong side shown. A wrong side is shown beside the
+# others under "the sources differ", with its citation, for the reader to check; a right
+# side left out is silent, and when the first answer is a planted one it is what would
+# have flagged it (RAMDocs b, at equal weights: "What sport did Jack Snow play?" lost
+# "American football" and stated "basketball" as fact).
+RIGHT_WEIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -71,12 +80,13 @@ def shown(rows: list[SideRow], t: float) -> list[SideRow]:
 
 
 def fit(rows: list[SideRow]) -> float:
-    """The threshold maximising right minus wrong sides shown; the lowest on a tie."""
+    """The threshold maximising RIGHT_WEIGHT per right side shown less one per wrong side
+    shown; the lowest on a tie."""
     candidates = sorted({0.0, *(r.confidence for r in rows)})
 
     def utility(t: float) -> int:
         kept = shown(rows, t)
-        return sum(1 if r.right else -1 for r in kept)
+        return sum(RIGHT_WEIGHT if r.right else -1 for r in kept)
 
     return max(candidates, key=lambda t: (utility(t), -t))
 
@@ -107,6 +117,47 @@ def gold_answers(case_set: str) -> dict[str, list[str]]:
     return {c.id: list(c.answers) for c in load_squad(folder)}
 
 
+def at(answer: dict[str, Any], t: float) -> dict[str, Any]:
+    """The answer as judge would have shown it at side threshold `t`: the first statement,
+    the pinned ones and those reaching `t`. (Citations are left as they were: the scores
+    read them only for validity, which dropping a statement cannot change.)"""
+    statements = answer.get("statements") or []
+    pinned = any(s.get("disputed") for s in statements)
+    kept = [
+        s
+        for i, s in enumerate(statements)
+        if i == 0 or pinned or s.get("confidence") is None or s["confidence"] >= t
+    ]
+    return answer | {"statements": kept, "conflict": len(kept) > 1}
+
+
+def effect(path: Path, thresholds: list[float]) -> str:
+    """What each threshold does to a run's figures, recomputed from its answers."""
+    from benchmarks.external import data_root
+    from rag.external import load_texts
+    from rag.external_ramdocs import load_ramdocs, score_ramdocs, summarize_ramdocs
+
+    rows = read_jsonl(path)
+    kind, part = str(rows[0]["set"]).split("/")
+    lines = []
+    if kind == "ramdocs":
+        folder = data_root() / kind / part
+        cases = {c.id: c for c in load_ramdocs(folder)}
+        texts = load_texts(folder / "corpus")
+        keys = ("all_gold", "gold_share", "two_plus_gold", "wrong_unflagged", "wrong_stated")
+        lines.append(f"| {path.parent.name} threshold | " + " | ".join(keys) + " |")
+        for t in thresholds:
+            scores = [score_ramdocs(cases[r["id"]], at(r["answer"], t), texts) for r in rows]
+            summary = summarize_ramdocs(scores)
+            lines.append(f"| {t:.4f} | " + " | ".join(f"{summary[k]:.3f}" for k in keys) + " |")
+    else:
+        lines.append(f"| {path.parent.name} threshold | answers naming two or more sides |")
+        for t in thresholds:
+            multi = sum(len(at(r["answer"], t)["statements"]) > 1 for r in rows)
+            lines.append(f"| {t:.4f} | {multi / len(rows):.3f} ({multi} of {len(rows)}) |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fit", type=Path, action="append", required=True)
@@ -122,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     steps = sorted({0.0, best, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5})
     print(table(rows, steps))
     print(f"side_confidence = {best:.4f}")
+    for path in args.fit:
+        print(effect(path, sorted({0.0, best})))
     if args.write:
         data = json.loads(args.calibration.read_text(encoding="utf-8"))
         data["side_confidence"] = round(best, 4)
