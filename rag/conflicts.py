@@ -175,13 +175,16 @@ def same_question(question: str, anchor: Candidate, other: Candidate, policy: Po
     )
 
 
-# A year before 1900 ("1884") is a date as much as "1920" is; rag.qtypes reads only
-# 19xx and 20xx as years, which split "founded in 1884" from "founded in 1920".
-_EARLY_YEAR = re.compile(r"\b1[0-8]\d\d\b")
+# A year before 1900 ("1884") is a date as much as "1920" is, and so is a decade ("the
+# 1980s"); rag.qtypes reads only 19xx and 20xx as years, which split "founded in 1884"
+# from "founded in 1920" and "1980s" from "16 July 1989" (RAMDocs a: "When was the PMK
+# founded?" lost its second side that way).
+_EARLY_YEAR = re.compile(r"\b1[0-8]\d\d\b|\b1\d\d0s\b|\b20\d0s\b")
 
 
 def value_kind(value: str) -> str:
-    """The kind of value (rag.qtypes.answer_kind), with years before 1900 as dates."""
+    """The kind of value (rag.qtypes.answer_kind), with years before 1900 and decades
+    as dates."""
     kind = answer_kind(value)
     return "date" if kind == "number" and _EARLY_YEAR.search(value) else kind
 

@@ -102,6 +102,25 @@ def test_different_values_stay_apart(question: str, a: str, b: str) -> None:
     assert conflicts.value_terms(question, a) != conflicts.value_terms(question, b)
 
 
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("16 July 1989", "date"),
+        ("1920", "date"),
+        ("1884", "date"),
+        ("the 1980s", "date"),
+        ("1800s", "date"),
+        ("2010s", "date"),
+        ("1,294", "number"),
+        ("80 persons", "number"),
+        ("Kenny Loggins", "other"),
+    ],
+)
+def test_value_kind(value: str, kind: str) -> None:
+    """Only values of one kind are sides of one question; a decade is a date."""
+    assert conflicts.value_kind(value) == kind
+
+
 # --- merging candidates into sides -----------------------------------------------------------
 
 A = passage("a.txt", "The party was founded on August 10 in Pristina.", 0.9)
