@@ -55,12 +55,19 @@ def test_a_document_cannot_forge_chat_template_markers() -> None:
     assert tokens.index(im_end, turn) > turn + len(content)
 
 
-def test_the_given_reply_opening_changes_no_reply() -> None:
-    """At temperature 0 the model writes prompts.REPLY_START itself, so giving it in the
-    prompt changes the time, not the reply.
-    The passages are a seed article's opening sentences, the questions about them."""
+def test_the_given_reply_opening_is_the_one_the_model_writes() -> None:
+    """prompts.REPLY_START is given in the prompt instead of generated. That is harmless
+    only because, left to itself, the model opens every reply with exactly it; and a reply
+    so opened must still read as an answer with evidence. The passages are a seed
+    article's opening sentences, the questions about them.
+
+    The two replies are not compared for equality: the given tokens are evaluated as one
+    batch, which rounds differently from generating them one at a time, so a near-tie can
+    fall the other way (seen once: evidence [1, 4, 5] against [1, 4]), as it can between
+    two different states of the KV cache."""
     from dataclasses import replace
 
+    from rag import reply
     from rag.records import Passage
 
     path = resolve(None, load_settings().model_cache)
@@ -72,13 +79,13 @@ def test_the_given_reply_opening_changes_no_reply() -> None:
     shown = [Passage(n + 1, "seed", 0, 0, s, 0.5) for n, s in enumerate(sentences)]
     for question in ("Who spoke at the event?", "When did it happen?", "Where was it held?"):
         given = prompts.build(shown, question)
-        generated = replace(given, reply_start="")
-        a = generator.complete(given, max_tokens=prompts.ANSWER_MAX_TOKENS)
-        b = generator.complete(generated, max_tokens=prompts.ANSWER_MAX_TOKENS)
-        assert a.text.startswith(prompts.REPLY_START)
-        assert a.text == b.text, question
-        assert a.completion_tokens < b.completion_tokens
-        # The answer's own tokens are the same ones. Their log-probabilities differ in the
-        # second decimal at most: the given tokens are evaluated as one batch, which rounds
-        # differently from generating them one at a time (measured: 0.023 at most).
-        assert a.logprobs == pytest.approx(b.logprobs[-len(a.logprobs) :], abs=0.05)
+        own = generator.complete(replace(given, reply_start=""), max_tokens=64)
+        assert own.text.startswith(prompts.REPLY_START), own.text
+        done = generator.complete(given, max_tokens=prompts.ANSWER_MAX_TOKENS)
+        assert done.text.startswith(prompts.REPLY_START)
+        draft = reply.parse(done.text)
+        assert draft.answer and draft.evidence, done.text
+        assert set(draft.evidence) <= {p.number for p in shown}
+        # Only the generated tokens are counted and scored.
+        assert done.completion_tokens == len(done.logprobs) == len(done.tokens)
+        assert not "".join(done.tokens).startswith(prompts.REPLY_START)
