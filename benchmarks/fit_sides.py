@@ -30,6 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from rag.conflicts import sure_enough
 from rag.external import read_jsonl, states
 from rag.policy import CALIBRATION
 
@@ -52,31 +53,36 @@ class SideRow:
     pinned: bool
 
 
-def sides(path: Path, gold_of: dict[str, list[str]]) -> list[SideRow]:
+def pinned(statements: list[dict[str, Any]]) -> bool:
+    """Whether every side of the answer is shown whatever its score: judge shows a disputed
+    side and the sides it copies (taken here as every side of such an answer)."""
+    return any(s.get("disputed") for s in statements)
+
+
+def sides(run: str, rows: list[dict[str, Any]], gold_of: dict[str, list[str]]) -> list[SideRow]:
     """The sides beyond the first of each answer in one run."""
     out = []
-    for row in read_jsonl(path):
+    for row in rows:
         statements = row["answer"].get("statements") or []
-        pinned = any(s.get("disputed") for s in statements)
         wanted = gold_of.get(row["id"], [])
         for s in statements[1:]:
             if s.get("confidence") is None:
-                raise SystemExit(f"{path}: a side has no confidence; rerun with a scored policy")
+                raise SystemExit(f"{run}: a side has no confidence; rerun with a scored policy")
             out.append(
                 SideRow(
-                    path.parent.name,
+                    run,
                     row["answer"]["question"],
                     s["text"],
                     float(s["confidence"]),
                     any(states(g, s["text"]) for g in wanted),
-                    pinned,
+                    pinned(statements),
                 )
             )
     return out
 
 
 def shown(rows: list[SideRow], t: float) -> list[SideRow]:
-    return [r for r in rows if r.pinned or r.confidence >= t]
+    return [r for r in rows if r.pinned or sure_enough(r.confidence, t)]
 
 
 def fit(rows: list[SideRow]) -> float:
@@ -122,22 +128,21 @@ def at(answer: dict[str, Any], t: float) -> dict[str, Any]:
     the pinned ones and those reaching `t`. (Citations are left as they were: the scores
     read them only for validity, which dropping a statement cannot change.)"""
     statements = answer.get("statements") or []
-    pinned = any(s.get("disputed") for s in statements)
+    everything = pinned(statements)
     kept = [
         s
         for i, s in enumerate(statements)
-        if i == 0 or pinned or s.get("confidence") is None or s["confidence"] >= t
+        if i == 0 or everything or sure_enough(s.get("confidence"), t)
     ]
     return answer | {"statements": kept, "conflict": len(kept) > 1}
 
 
-def effect(path: Path, thresholds: list[float]) -> str:
+def effect(run: str, rows: list[dict[str, Any]], thresholds: list[float]) -> str:
     """What each threshold does to a run's figures, recomputed from its answers."""
     from benchmarks.external import data_root
     from rag.external import load_texts
     from rag.external_ramdocs import load_ramdocs, score_ramdocs, summarize_ramdocs
 
-    rows = read_jsonl(path)
     kind, part = str(rows[0]["set"]).split("/")
     lines = []
     if kind == "ramdocs":
@@ -145,13 +150,13 @@ def effect(path: Path, thresholds: list[float]) -> str:
         cases = {c.id: c for c in load_ramdocs(folder)}
         texts = load_texts(folder / "corpus")
         keys = ("all_gold", "gold_share", "two_plus_gold", "wrong_unflagged", "wrong_stated")
-        lines.append(f"| {path.parent.name} threshold | " + " | ".join(keys) + " |")
+        lines.append(f"| {run} threshold | " + " | ".join(keys) + " |")
         for t in thresholds:
             scores = [score_ramdocs(cases[r["id"]], at(r["answer"], t), texts) for r in rows]
             summary = summarize_ramdocs(scores)
             lines.append(f"| {t:.4f} | " + " | ".join(f"{summary[k]:.3f}" for k in keys) + " |")
     else:
-        lines.append(f"| {path.parent.name} threshold | answers naming two or more sides |")
+        lines.append(f"| {run} threshold | answers naming two or more sides |")
         for t in thresholds:
             multi = sum(len(at(r["answer"], t)["statements"]) > 1 for r in rows)
             lines.append(f"| {t:.4f} | {multi / len(rows):.3f} ({multi} of {len(rows)}) |")
@@ -164,17 +169,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibration", type=Path, default=CALIBRATION)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
+    # A list, not a dict by name: two runs may share a folder name under different parents.
+    runs = [(path.parent.name, read_jsonl(path)) for path in args.fit]
     rows: list[SideRow] = []
-    for path in args.fit:
-        first = read_jsonl(path)[0]
-        rows += sides(path, gold_answers(str(first["set"])))
+    for run, answers in runs:
+        rows += sides(run, answers, gold_answers(str(answers[0]["set"])))
     best = fit(rows)
     print(f"{len(rows)} sides beyond the first; right {sum(r.right for r in rows)}")
     steps = sorted({0.0, best, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5})
     print(table(rows, steps))
     print(f"side_confidence = {best:.4f}")
-    for path in args.fit:
-        print(effect(path, sorted({0.0, best})))
+    for run, answers in runs:
+        print(effect(run, answers, sorted({0.0, best})))
     if args.write:
         data = json.loads(args.calibration.read_text(encoding="utf-8"))
         data["side_confidence"] = round(best, 4)

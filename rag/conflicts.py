@@ -338,13 +338,19 @@ def judge(sides: Sequence[Side], text_of: TextOf, policy: Policy) -> tuple[list[
     keep = {
         i
         for i, s in enumerate(marked)
-        if s.accepted and (i == 0 or s.confidence is None or s.confidence >= policy.side_confidence)
+        if s.accepted and (i == 0 or sure_enough(s.confidence, policy.side_confidence))
     }
     for i in list(keep):
         if marked[i].disputed:
             keep |= {j for j, t in enumerate(sides) if j != i and copied(sides[i].docs, t.docs)}
     shown = [s for i, s in enumerate(marked) if i in keep]
     return shown, kind(shown)
+
+
+def sure_enough(confidence: float | None, threshold: float) -> bool:
+    """Whether a side beyond the first is sure enough to show: its score reaches
+    `threshold` (policy.side_confidence), or there is no score (the hand-set rules)."""
+    return confidence is None or confidence >= threshold
 
 
 def kind(shown: Sequence[Side]) -> str:
