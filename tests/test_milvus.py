@@ -58,11 +58,27 @@ class Server:
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.1)
+            if self._serving():
+                return
+            time.sleep(0.2)
         raise RuntimeError("milvus-lite server did not start in 30 s")
+
+    def _serving(self) -> bool:
+        """True once the server answers a call. An open port is not enough: a restarted
+        server accepts connections before it serves, and a test's first call then fails."""
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", self.port)) != 0:
+                return False
+        from pymilvus import MilvusClient
+
+        try:
+            client = MilvusClient(self.url, timeout=5)
+            client.list_collections()
+            client.close()
+        except Exception:  # pymilvus raises its own and grpc's errors while the server starts
+            _forget_connections()
+            return False
+        return True
 
     def kill(self) -> None:
         if self.process is not None:
