@@ -111,11 +111,20 @@ def _sides(
     )
     candidates += agreeing
     agree = {c.passages[0].doc for c in agreeing}
-    asked = [d for d in others if d not in agree][: max(0, policy.max_sides - 1)]
-    # A near-copy of a cited document that lacks the answer's value is asked whatever its
-    # rank: a planted copy is then surfaced beside the original instead of hiding behind it.
-    copies = conflicts.near_copies(cited, best, index.text, policy)
-    asked += [d for d in copies if d not in asked and not conflicts.gives(q, value, index.text(d))]
+    # A near-copy of a cited document that lacks the answer's value is heard whatever its
+    # rank: a planted copy is then surfaced beside the original instead of hiding behind
+    # it. What it says instead is read by aligning it with the cited sentence, which a
+    # model asked the copy alone often gets wrong; only when that fails is it asked.
+    copies = [
+        d
+        for d in conflicts.near_copies(cited, best, index.text, policy)
+        if d not in agree and not conflicts.gives(q, value, index.text(d))
+    ]
+    read = {d: conflicts.copy_side(q, candidates[0], d, index.text(d)) for d in copies}
+    candidates += [c for c in read.values() if c is not None]
+    asked = [d for d in others if d not in agree and read.get(d) is None]
+    asked = asked[: max(0, policy.max_sides - 1)]
+    asked += [d for d in copies if d not in asked and read[d] is None]
     completions = []
     for doc in asked:
         mine = own[doc] if doc in own else _own(index, doc, shown, deep, qvec, q)

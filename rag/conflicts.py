@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import combinations
 
+from rag.align import MIN_SHARED, replaced, shared
+from rag.chunking import sentence_spans
 from rag.policy import Policy
 from rag.qtypes import answer_kind, fits_question
 from rag.records import AMBIGUOUS, ANSWER, CONFLICT, Grounded, Passage
@@ -130,6 +132,31 @@ def agreeing(
             p = Passage(number=len(out) + 1, doc=doc, start=start, end=end, text=text, dense=0.0)
             out[doc] = Candidate((Grounded(value, (p,)),), True, confidence)
     return list(out.values())
+
+
+def copy_side(question: str, first: Candidate, doc: str, text: str) -> Candidate | None:
+    """The answer of `doc`, a near-copy of a document the first answer cites, read by
+    code: its sentence that aligns with a cited sentence, and the words it has where that
+    sentence has the value (rag.align). None when no sentence aligns, or when the copy
+    says the same there or nothing. Carries no calibrated score: no model gave it."""
+    wanted = sorted(value_terms(question, first.value))
+    spans = list(sentence_spans(text))
+    for cited in first.passages:
+        mine = set(terms(cited.text))
+        # Only sentences sharing most of the cited one's terms can align with it.
+        near = [(s, e) for s, e in spans if _shared(mine, set(terms(text[s:e]))) >= MIN_SHARED]
+        if not near:
+            continue
+        start, end = max(near, key=lambda se: shared(cited.text, text[se[0] : se[1]]))
+        found = replaced(cited.text, text[start:end], wanted)
+        if found is None:
+            continue
+        value = text[start + found[0] : start + found[1]]
+        # The aligned sentence is the cited one with a value changed: as relevant to the
+        # question, so it carries the cited sentence's similarity.
+        p = Passage(1, doc, start, end, text[start:end], dense=cited.dense)
+        return Candidate((Grounded(value, (p,)),), True, None)
+    return None
 
 
 def merge(question: str, candidates: Sequence[Candidate], policy: Policy) -> list[Side]:
@@ -314,8 +341,9 @@ def judge(sides: Sequence[Side], text_of: TextOf, policy: Policy) -> tuple[list[
     A side is disputed when every document giving it is a near-copy of a document giving
     another value: one of the two is a planted copy, and code cannot tell which. Shown are
     the first side and the other sides some accepted source gives with a confidence of at
-    least `side_confidence`, and beside any disputed one the sides it is a copy of, so a
-    planted value is never stated on its own."""
+    least `side_confidence`; beside each of them, the accepted sides given by near-copies
+    of its documents, and beside a disputed one every such side, so a planted value is
+    never stated on its own."""
     copies = {
         frozenset((a, b))
         for s, t in combinations(sides, 2)
@@ -340,9 +368,15 @@ def judge(sides: Sequence[Side], text_of: TextOf, policy: Policy) -> tuple[list[
         for i, s in enumerate(marked)
         if s.accepted and (i == 0 or sure_enough(s.confidence, policy.side_confidence))
     }
+    # A near-copy that says otherwise contradicts the very text cited, and one of the two
+    # is planted: beside a disputed side it is shown whatever its decision, beside another
+    # shown side when it passed the decision, whatever its score.
     for i in list(keep):
-        if marked[i].disputed:
-            keep |= {j for j, t in enumerate(sides) if j != i and copied(sides[i].docs, t.docs)}
+        keep |= {
+            j
+            for j, t in enumerate(sides)
+            if j != i and copied(sides[i].docs, t.docs) and (t.accepted or marked[i].disputed)
+        }
     shown = [s for i, s in enumerate(marked) if i in keep]
     return shown, kind(shown)
 

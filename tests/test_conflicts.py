@@ -398,6 +398,24 @@ CONFIDENT = [
         0.3,
         ["Beyoncé", "Shae Jones"],
     ),
+    (
+        "a low-scored copy that contradicts a corroborated first side is shown beside it",
+        [
+            side("Beyoncé", "planted.txt", "corroborating.txt", confidence=0.9),
+            side("Shae Jones", "original.txt", confidence=0.05),
+        ],
+        0.3,
+        ["Beyoncé", "Shae Jones"],
+    ),
+    (
+        "... but not when it did not pass the decision",
+        [
+            side("Beyoncé", "planted.txt", "corroborating.txt", confidence=0.9),
+            side("Shae Jones", "original.txt", accepted=False, confidence=0.05),
+        ],
+        0.3,
+        ["Beyoncé"],
+    ),
 ]
 
 
@@ -685,16 +703,33 @@ def talk_show(shown: list[tuple[int, str]], question: str) -> tuple[str, list[in
 
 def test_a_planted_copy_is_surfaced_beside_the_original(tmp_path: Path) -> None:
     """No other document is asked (max_sides 1), yet the near-copy of the cited document
-    is: whichever of the two the first answer cites, both values are shown, disputed."""
+    is heard: whichever of the two the first answer cites, both values are shown,
+    disputed. What the copy says is read by aligning its sentence with the cited one,
+    with no second model call."""
     docs = {"original.txt": ORIGINAL, "planted.txt": PLANTED, "noise.txt": PARTIES["noise.txt"]}
     opened = open_corpus(tmp_path, docs, talk_show, max_sides=1)
     answer = opened.ask("Who is the artist of the album Talk Show?")
-    assert answer.kind == CONFLICT and answer.model_calls == 2
+    assert answer.kind == CONFLICT and answer.model_calls == 1
     assert {(s.docs, s.text, s.disputed) for s in answer.statements} == {
         (("original.txt",), "Shae Jones", True),
         (("planted.txt",), "Beyoncé", True),
     }
     assert "(disputed)" in answer.text
+    assert spans_hold(answer, tmp_path / "corpus")
+
+
+def test_a_copy_whose_sentence_does_not_align_is_asked(tmp_path: Path) -> None:
+    """The copy rewrote the sentence that holds the value, so alignment finds no changed
+    value in it: the copy is asked on its own, and its answer is the disputed side."""
+    rewritten = PLANTED.replace(
+        "Talk Show is the first and only album by the R&B singer Beyoncé, released on",
+        "Beyoncé recorded the album Talk Show, her one R&B record; it came out on",
+    )
+    docs = {"original.txt": ORIGINAL, "planted.txt": rewritten}
+    opened = open_corpus(tmp_path, docs, talk_show, max_sides=1, near_copy=0.2)
+    answer = opened.ask("Who is the artist of the album Talk Show?")
+    assert answer.model_calls == 2
+    assert {s.text for s in answer.statements} == {"Shae Jones", "Beyoncé"}
     assert spans_hold(answer, tmp_path / "corpus")
 
 
