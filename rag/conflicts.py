@@ -117,6 +117,19 @@ def gives(question: str, value: str, text: str) -> bool:
     return value_terms(question, value) <= set(terms(text))
 
 
+def could_give(value: str, texts: Iterable[str]) -> bool:
+    """Whether some text holds a value of the same kind as `value` (rag.qtypes kinds): a
+    date needs a date, a number a number; any text may hold another kind of answer. A
+    source whose sentences hold none cannot give a side (merge keeps only values of the
+    first answer's kind), so asking it would only spend a model call."""
+    kind = value_kind(value)
+    if kind == "date":
+        return any(value_kind(t) == "date" for t in texts)
+    if kind == "number":
+        return any(t[0].isdigit() for text in texts for t in terms(text))
+    return True
+
+
 def agreeing(
     question: str,
     value: str,

@@ -121,6 +121,26 @@ def test_value_kind(value: str, kind: str) -> None:
     assert conflicts.value_kind(value) == kind
 
 
+@pytest.mark.parametrize(
+    ("value", "texts", "could"),
+    [
+        ("7 July 1965", ["Tomorrow's World was a long-running BBC series."], False),
+        ("7 July 1965", ["A pilot ran on the BBC.", "It was first shown in 1959."], True),
+        ("1884", ["The party was founded in the 1880s by farmers."], True),
+        ("4,812", ["The town lies on the river.", "It has a market."], False),
+        ("4,812", ["About nine hundred people live there."], True),  # "nine" is a number
+        ("4,812", ["It had 3,900 residents in 2010."], True),
+        ("film noir", ["Nothing about the film's genre here."], True),  # any text may
+        ("7 July 1965", [], False),
+    ],
+)
+def test_could_give_needs_a_value_of_the_answers_kind(
+    value: str, texts: list[str], could: bool
+) -> None:
+    """A source with no value of the answer's kind cannot give a side: it is not asked."""
+    assert conflicts.could_give(value, texts) is could
+
+
 # --- merging candidates into sides -----------------------------------------------------------
 
 A = passage("a.txt", "The party was founded on August 10 in Pristina.", 0.9)
@@ -745,6 +765,30 @@ def test_a_corroborated_original_stands_and_its_copy_is_disputed(tmp_path: Path)
     assert set(by_value["Shae Jones"].docs) == {"original.txt", "corroborating.txt"}
     assert not by_value["Shae Jones"].disputed
     assert by_value["Beyoncé"].docs == ("planted.txt",) and by_value["Beyoncé"].disputed
+
+
+@pytest.mark.parametrize(
+    ("other", "calls"),
+    [
+        ("The Kursk bridge opened to traffic after years of delay and debate.", 1),
+        ("The Kursk bridge opened to traffic in 2001 after years of delay and debate.", 2),
+    ],
+)
+def test_a_source_without_a_value_of_the_kind_is_not_asked(
+    tmp_path: Path, other: str, calls: int
+) -> None:
+    """Asked when, a source with no date anywhere in its sentences cannot give a side."""
+    docs = {"first.txt": "The Kursk bridge opened to traffic on 4 March 1999.", "other.txt": other}
+    opened = open_corpus(
+        tmp_path,
+        docs,
+        first_match(r"\d+ March \d{4}|\d{4}"),
+        conflict_top=6,
+        conflict_relevance=0.0,
+        side_floor=0.0,
+    )
+    answer = opened.ask("When did the Kursk bridge open to traffic?")
+    assert answer.model_calls == calls
 
 
 def test_a_copy_that_holds_the_answer_is_not_asked(tmp_path: Path) -> None:
