@@ -1,7 +1,8 @@
 """How fast the model reads a prompt and writes an answer on this machine: the two rates
 every latency figure is made of.
 
-    .venv/bin/python benchmarks/prompt_speed.py [--model qwen|qwen1.5b|PATH] [--repeats 3] [--json]
+    .venv/bin/python benchmarks/prompt_speed.py [--model qwen|qwen1.5b|PATH] [--repeats 3]
+        [--flash-attn] [--json]
 
 Reading: the KV cache is cleared, then 100, 200 and 400 tokens of a seed article are
 evaluated at once (what a question's passages cost after the cached fixed prefix).
@@ -35,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--flash-attn", action="store_true", help="llama.cpp's flash attention (not the default)"
+    )
     args = parser.parse_args(argv)
     from llama_cpp import Llama
 
@@ -46,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         n_threads=settings.n_threads,
         n_threads_batch=settings.n_threads,
         n_batch=settings.n_batch,
+        flash_attn=args.flash_attn,
         verbose=False,
     )
     text = "\n".join(p.read_text(encoding="utf-8") for p in sorted((REPO / "seeds").iterdir()))
@@ -69,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         rates.append(WRITE / (time.perf_counter() - started))
     figures["write_tokens_per_s"] = round(statistics.median(rates), 1)
     figures["threads"] = settings.n_threads
+    figures["flash_attn"] = args.flash_attn
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
