@@ -26,14 +26,23 @@ def _words(text: str) -> list[tuple[str, int, int]]:
     return [(m.group().lower(), m.start(), m.end()) for m in WORD.finditer(text)]
 
 
+def _matcher(
+    wa: list[tuple[str, int, int]], wb: list[tuple[str, int, int]]
+) -> SequenceMatcher[str]:
+    return SequenceMatcher(None, [w for w, _, _ in wa], [w for w, _, _ in wb], autojunk=False)
+
+
+def _share(matcher: SequenceMatcher[str], na: int, nb: int) -> float:
+    """The share of the shorter side's words the matcher found in common, in order."""
+    if not na or not nb:
+        return 0.0
+    return sum(block.size for block in matcher.get_matching_blocks()) / min(na, nb)
+
+
 def shared(a: str, b: str) -> float:
     """The share of the shorter text's words that the two have in common, in order."""
     wa, wb = _words(a), _words(b)
-    if not wa or not wb:
-        return 0.0
-    matcher = SequenceMatcher(None, [w for w, _, _ in wa], [w for w, _, _ in wb], autojunk=False)
-    same = sum(block.size for block in matcher.get_matching_blocks())
-    return same / min(len(wa), len(wb))
+    return _share(_matcher(wa, wb), len(wa), len(wb))
 
 
 def replaced(original: str, copy: str, value_terms: Sequence[str]) -> tuple[int, int] | None:
@@ -49,9 +58,11 @@ def replaced(original: str, copy: str, value_terms: Sequence[str]) -> tuple[int,
     wa, wb = _words(original), _words(copy)
     wanted = set(value_terms)
     at = [i for i, (_, s, e) in enumerate(wa) if set(terms(original[s:e])) & wanted]
-    if not at or shared(original, copy) < MIN_SHARED:
+    if not at:
         return None
-    matcher = SequenceMatcher(None, [w for w, _, _ in wa], [w for w, _, _ in wb], autojunk=False)
+    matcher = _matcher(wa, wb)
+    if _share(matcher, len(wa), len(wb)) < MIN_SHARED:
+        return None
     codes = matcher.get_opcodes()
     # (words of the value in the run, first and last word of the copy's value)
     best: tuple[int, int, int] | None = None

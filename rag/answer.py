@@ -124,11 +124,12 @@ def _sides(
     candidates += [c for c in read.values() if c is not None]
     # A source none of whose sentences holds a value of the answer's kind (no date for a
     # date) cannot give a side: it is not asked, and its turn goes to the next.
-    texts = {d: [p.text for p in own[d]] for d in others}
     asked = [
         d
         for d in others
-        if d not in agree and read.get(d) is None and conflicts.could_give(value, texts[d])
+        if d not in agree
+        and read.get(d) is None
+        and conflicts.could_give(value, [p.text for p in own[d]])
     ]
     asked = asked[: max(0, policy.max_sides - 1)]
     asked += [d for d in copies if d not in asked and read[d] is None]

@@ -153,11 +153,11 @@ def copy_side(question: str, first: Candidate, doc: str, text: str) -> Candidate
     sentence has the value (rag.align). None when no sentence aligns, or when the copy
     says the same there or nothing. Carries no calibrated score: no model gave it."""
     wanted = sorted(value_terms(question, first.value))
-    spans = list(sentence_spans(text))
+    spans = [(s, e, set(terms(text[s:e]))) for s, e in sentence_spans(text)]
     for cited in first.passages:
         mine = set(terms(cited.text))
         # Only sentences sharing most of the cited one's terms can align with it.
-        near = [(s, e) for s, e in spans if _shared(mine, set(terms(text[s:e]))) >= MIN_SHARED]
+        near = [(s, e) for s, e, theirs in spans if _shared(mine, theirs) >= MIN_SHARED]
         if not near:
             continue
         start, end = max(near, key=lambda se: shared(cited.text, text[se[0] : se[1]]))
