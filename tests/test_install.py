@@ -10,11 +10,13 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from rag import models
+from rag.errors import ModelError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -161,12 +163,12 @@ def parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
 def test_the_first_model_assembly_says_what_it_does_and_how_far_it_is(
     parts: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    target = models.default_model(tmp_path / "cache")
+    target = models.assemble(models.QWEN, tmp_path / "cache")
     assert target.read_bytes() == parts
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == f"assembling the model {target.name} into {target} (once; 5 MB)"
     assert lines[-1] == "assembling and checking the model: 5 MB/5 MB (100%)"
-    models.default_model(tmp_path / "cache")  # verified once: silent after that
+    models.assemble(models.QWEN, tmp_path / "cache")  # verified once: silent after that
     assert capsys.readouterr().err == ""
 
 
@@ -177,7 +179,37 @@ def test_on_a_terminal_the_assembly_draws_a_bar(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(models, "_terminal", lambda: True)
-    models.default_model(tmp_path / "cache")
+    models.assemble(models.QWEN, tmp_path / "cache")
     err = capsys.readouterr().err
     assert "assembling and checking the model: 100%" in err
     assert "MB/s" in err or "B/s" in err  # tqdm's rate
+
+
+# The default model is converted to q8_0 once ---------------------------------------------
+
+
+@pytest.fixture
+def small_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> models.SplitModel:
+    """SmolLM2-135M (an installed candidate) standing in for the default model's parts."""
+    path = models._packaged(*models.SMOLLM2)
+    monkeypatch.setattr(models, "_packaged", lambda package, name: Path(package))
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    return models.SplitModel("small.gguf", sha, ((str(path), ""),), "stand-in")
+
+
+def test_the_conversion_is_the_same_bytes_every_time_and_is_done_once(
+    small_source: models.SplitModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = models.Converted("small-q8.gguf", "0" * 64, small_source, "Q8_0")
+    with pytest.raises(ModelError, match=r"gave SHA-256 [0-9a-f]{64}, expected 0{64}") as err:
+        models.convert(wrong, tmp_path / "one")
+    assert not [p.name for p in (tmp_path / "one").iterdir() if "q8" in p.name]  # none kept
+    right = replace(wrong, sha256=str(err.value).split("SHA-256 ")[1][:64])
+    target = models.convert(right, tmp_path / "two")  # converted again, elsewhere: same bytes
+    assert target.read_bytes()[:4] == b"GGUF"
+    said = capsys.readouterr().err
+    assert f"converting the model to Q8_0 into {target} (once; a few seconds)" in said
+    assert "q8_0" not in said  # llama.cpp's line per tensor is not shown
+    done = target.stat().st_mtime_ns
+    assert models.convert(right, tmp_path / "two") == target
+    assert (target.stat().st_mtime_ns, capsys.readouterr().err) == (done, "")
