@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rag import conflicts, decide, prompts, render, reply, signals
 from rag.ground import ground
 from rag.injection import addresses_assistant
-from rag.records import REFUSAL, Answer, Completion, Grounded, Hit, Passage, Timings
+from rag.records import REFUSAL, Answer, Asked, Completion, Grounded, Hit, Passage, Timings
 from rag.retrieve import passages, rank_passages, retrieve
 
 if TYPE_CHECKING:
@@ -59,11 +59,12 @@ def ask(index: OpenIndex, question: str, on_text: OnText | None = None) -> Answe
     if not decide.answerable(first.grounded) or not decide.accept(row, score, policy):
         return _finish(refusal, started, retrieved, [first.completion])
 
-    sides, kind, completions = _sides(index, q, first, score, shown, deep, qvec)
+    sides, kind, completions, heard = _sides(index, q, first, score, shown, deep, qvec)
     stated = render.statements(sides, index.citation)
     answer = replace(
         refusal,
         kind=kind,
+        asked=tuple(heard),
         statements=stated,
         text=render.text(stated, kind),
         citations=render.citations(stated),
@@ -87,7 +88,7 @@ def _sides(
     shown: list[Passage],
     deep: list[Hit],
     qvec: np.ndarray,
-) -> tuple[list[conflicts.Side], str, list[Completion]]:
+) -> tuple[list[conflicts.Side], str, list[Completion], list[Asked]]:
     """Every side the sources support: each other relevant document that does not already
     hold the first answer's value, and each near-copy of a cited one, asked on its own;
     kept if it passes the first answer's decision, then merged by value and judged
@@ -134,16 +135,29 @@ def _sides(
     asked = asked[: max(0, policy.max_sides - 1)]
     asked += [d for d in copies if d not in asked and read[d] is None]
     completions = []
-    for doc in asked:
+    heard = []
+    top = max(best.values(), default=0.0)
+    for order, doc in enumerate(asked):
         mine = own[doc] if doc in own else _own(index, doc, shown, deep, qvec, q)
+        before = {
+            "similarity": best.get(doc, 0.0),
+            "relevance": best.get(doc, 0.0) / top if top > 0 else 0.0,
+            "coverage": conflicts.coverage(q, mine),
+            "order": float(order),
+            "copy": float(doc in copies),
+            "first_confidence": score if score is not None else 0.0,
+            "chars": float(sum(len(p.text) for p in mine)),
+        }
         draft = _draft(index, mine, q, None)
         completions.append(draft.completion)
         row = signals.compute(q, draft.shown, draft.answer, draft.grounded, draft.completion)
         mine_score = decide.confidence(row, policy)
         ok = decide.answerable(draft.grounded) and decide.accept(row, mine_score, policy)
-        candidates.append(conflicts.Candidate(tuple(draft.grounded), ok, mine_score))
+        candidate = conflicts.Candidate(tuple(draft.grounded), ok, mine_score)
+        candidates.append(candidate)
+        heard.append(Asked(doc, before, candidate.value, ok, mine_score))
     sides, kind = conflicts.judge(conflicts.merge(q, candidates, policy), index.text, policy)
-    return sides, kind, completions
+    return sides, kind, completions, heard
 
 
 def _own(

@@ -114,6 +114,20 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Asked:
+    """One other source asked the question on its own: what was known of it before the
+    call, recorded so that which sources are worth a call can be fitted without the model,
+    and what it gave."""
+
+    doc: str
+    # similarity, relevance, coverage, order, copy, first_confidence, chars (rag.answer).
+    before: dict[str, float]
+    value: str
+    accepted: bool
+    confidence: float | None
+
+
+@dataclass(frozen=True)
 class Statement:
     """One claim of the answer: its text and the spans that prove it. In a conflict each
     side is one statement, and `docs` says which documents give it."""
@@ -172,6 +186,8 @@ class Answer:
     model_calls: int = 0
     # The decision's inputs (rag.signals), recorded so it can be refitted without the model.
     signals: dict[str, float] = field(default_factory=dict)
+    # Each other source asked alone, in the order asked.
+    asked: tuple[Asked, ...] = ()
 
     @property
     def abstained(self) -> bool:
@@ -216,4 +232,14 @@ class Answer:
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "policy": self.policy,
             "signals": {k: round(v, 5) for k, v in self.signals.items()},
+            "asked": [
+                {
+                    "doc": a.doc,
+                    "before": {k: round(v, 5) for k, v in a.before.items()},
+                    "value": a.value,
+                    "accepted": a.accepted,
+                    "confidence": None if a.confidence is None else round(a.confidence, 4),
+                }
+                for a in self.asked
+            ],
         }

@@ -655,6 +655,15 @@ def test_three_documents_three_sides(tmp_path: Path) -> None:
     assert answer.model_calls == 3
     assert answer.text.startswith("The sources differ: ")
     assert spans_hold(answer, tmp_path / "corpus")
+    # Each source asked is recorded with what was known of it before the call.
+    assert [(a.doc, a.value, a.accepted) for a in answer.asked] == [
+        ("kosovo.txt", "1989", True),
+        ("tamil.txt", "1981", True),
+    ]
+    assert [a.before["order"] for a in answer.asked] == [0.0, 1.0]
+    assert all(0 < a.before["relevance"] <= 1 and a.before["copy"] == 0 for a in answer.asked)
+    assert all(a.before["coverage"] == 1.0 for a in answer.asked)  # "pmk", "founded"
+    assert answer.to_json()["asked"][0]["before"]["chars"] > 0
 
 
 def test_the_default_asks_at_most_two_other_documents(tmp_path: Path) -> None:
