@@ -155,7 +155,9 @@ def _sides(
         ok = decide.answerable(draft.grounded) and decide.accept(row, mine_score, policy)
         candidate = conflicts.Candidate(tuple(draft.grounded), ok, mine_score)
         candidates.append(candidate)
-        heard.append(Asked(doc, before, candidate.value, ok, mine_score))
+        heard.append(
+            Asked(doc, before, candidate.value, ok, mine_score, draft.completion.generate_s)
+        )
     sides, kind = conflicts.judge(conflicts.merge(q, candidates, policy), index.text, policy)
     return sides, kind, completions, heard
 

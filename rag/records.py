@@ -125,6 +125,8 @@ class Asked:
     value: str
     accepted: bool
     confidence: float | None
+    # What the call cost.
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,7 @@ class Answer:
                     "value": a.value,
                     "accepted": a.accepted,
                     "confidence": None if a.confidence is None else round(a.confidence, 4),
+                    "seconds": round(a.seconds, 4),
                 }
                 for a in self.asked
             ],
