@@ -125,29 +125,25 @@ def _sides(
     candidates += [c for c in read.values() if c is not None]
     # A source none of whose sentences holds a value of the answer's kind (no date for a
     # date) cannot give a side: it is not asked, and its turn goes to the next.
+    # So is one whose fitted chance of giving a right side is too low to be worth a call.
+    for d in copies:
+        if read[d] is None and d not in own:
+            own[d] = _own(index, d, shown, deep, qvec, q)
+    before = {d: source_features(q, d, own[d], best, score, d in copies) for d in own}
     asked = [
         d
         for d in others
         if d not in agree
         and read.get(d) is None
         and conflicts.could_give(value, [p.text for p in own[d]])
+        and decide.worth_a_call(before[d], policy)
     ]
     asked = asked[: max(0, policy.max_sides - 1)]
     asked += [d for d in copies if d not in asked and read[d] is None]
     completions = []
     heard = []
-    top = max(best.values(), default=0.0)
-    for order, doc in enumerate(asked):
-        mine = own[doc] if doc in own else _own(index, doc, shown, deep, qvec, q)
-        before = {
-            "similarity": best.get(doc, 0.0),
-            "relevance": best.get(doc, 0.0) / top if top > 0 else 0.0,
-            "coverage": conflicts.coverage(q, mine),
-            "order": float(order),
-            "copy": float(doc in copies),
-            "first_confidence": score if score is not None else 0.0,
-            "chars": float(sum(len(p.text) for p in mine)),
-        }
+    for doc in asked:
+        mine = own[doc]
         draft = _draft(index, mine, q, None)
         completions.append(draft.completion)
         row = signals.compute(q, draft.shown, draft.answer, draft.grounded, draft.completion)
@@ -156,10 +152,29 @@ def _sides(
         candidate = conflicts.Candidate(tuple(draft.grounded), ok, mine_score)
         candidates.append(candidate)
         heard.append(
-            Asked(doc, before, candidate.value, ok, mine_score, draft.completion.generate_s)
+            Asked(doc, before[doc], candidate.value, ok, mine_score, draft.completion.generate_s)
         )
     sides, kind = conflicts.judge(conflicts.merge(q, candidates, policy), index.text, policy)
     return sides, kind, completions, heard
+
+
+def source_features(
+    q: str, doc: str, own: list[Passage], best: dict[str, float], score: float | None, copy: bool
+) -> dict[str, float]:
+    """What is known of another source before it is asked: its best chunk's cosine to the
+    question and share of the best chunk's, the share of the question's terms its
+    sentences hold, their length, whether it is a near-copy of a cited document, and the
+    first answer's score (a sure first answer leaves less to find)."""
+    top = max(best.values(), default=0.0)
+    mine = best.get(doc, 0.0)
+    return {
+        "similarity": mine,
+        "relevance": mine / top if top > 0 else 0.0,
+        "coverage": conflicts.coverage(q, own),
+        "copy": float(copy),
+        "first_confidence": score if score is not None else 0.0,
+        "chars": float(sum(len(p.text) for p in own)),
+    }
 
 
 def _own(

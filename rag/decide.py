@@ -35,8 +35,22 @@ def confidence(signals: dict[str, float], policy: Policy) -> float | None:
     """The fitted estimate that the answer is right, or None when the policy has no score."""
     if not policy.weights:
         return None
-    z = policy.intercept + sum(
-        weight * (signals[name] - mean) / scale for name, mean, scale, weight in policy.weights
+    return _logistic(signals, policy.weights, policy.intercept)
+
+
+def worth_a_call(features: dict[str, float], policy: Policy) -> bool:
+    """Whether another source is worth asking: its fitted chance of giving a right side
+    reaches `ask_confidence` (always, when the policy has no such score)."""
+    if not policy.ask_weights:
+        return True
+    return _logistic(features, policy.ask_weights, policy.ask_intercept) >= policy.ask_confidence
+
+
+def _logistic(
+    row: dict[str, float], weights: tuple[tuple[str, float, float, float], ...], intercept: float
+) -> float:
+    z = intercept + sum(
+        weight * (row[name] - mean) / scale for name, mean, scale, weight in weights
     )
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 

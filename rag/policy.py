@@ -93,6 +93,15 @@ class Policy:
     # Refuse an answer that is not the kind of thing the question asks for (a name, a
     # count, a date). The calibrated policy reads this as one signal among others instead.
     type_veto: bool = True
+    # Which other sources are worth a model call: a logistic regression over what is known
+    # of a source before it is asked (rag.answer.source_features), standardised like
+    # `weights`, estimating that it gives a right side the answer shows. A source scoring
+    # under `ask_confidence` is not asked and its turn goes to the next; a near-copy of a
+    # cited document is always heard. Fitted by benchmarks/fit_asking.py and stored with
+    # the score; empty: every source that could give a side is asked.
+    ask_weights: tuple[tuple[str, float, float, float], ...] = field(default=())
+    ask_intercept: float = 0.0
+    ask_confidence: float = 0.0
     # The calibrated answer score: a logistic regression over rag.signals, standardised
     # by (mean, scale) per signal. Empty means no score: answer whenever grounded.
     weights: tuple[tuple[str, float, float, float], ...] = field(default=())
@@ -124,6 +133,12 @@ def calibrated(path: Path = CALIBRATION) -> Policy:
         intercept=float(data["intercept"]),
         min_confidence=float(data["min_confidence"]),
         side_confidence=float(data.get("side_confidence", RULES.side_confidence)),
+        ask_weights=tuple(
+            (str(w["signal"]), float(w["mean"]), float(w["scale"]), float(w["weight"]))
+            for w in data.get("ask_weights", ())
+        ),
+        ask_intercept=float(data.get("ask_intercept", RULES.ask_intercept)),
+        ask_confidence=float(data.get("ask_confidence", RULES.ask_confidence)),
     )
 
 

@@ -120,7 +120,7 @@ class Asked:
     and what it gave."""
 
     doc: str
-    # similarity, relevance, coverage, order, copy, first_confidence, chars (rag.answer).
+    # rag.answer.source_features: what decide.worth_a_call reads.
     before: dict[str, float]
     value: str
     accepted: bool

@@ -660,10 +660,28 @@ def test_three_documents_three_sides(tmp_path: Path) -> None:
         ("kosovo.txt", "1989", True),
         ("tamil.txt", "1981", True),
     ]
-    assert [a.before["order"] for a in answer.asked] == [0.0, 1.0]
     assert all(0 < a.before["relevance"] <= 1 and a.before["copy"] == 0 for a in answer.asked)
     assert all(a.before["coverage"] == 1.0 for a in answer.asked)  # "pmk", "founded"
     assert answer.to_json()["asked"][0]["before"]["chars"] > 0
+
+
+@pytest.mark.parametrize(("threshold", "asked"), [(0.0, ["kosovo.txt", "tamil.txt"]), (0.5, [])])
+def test_a_source_not_worth_a_call_is_not_asked(
+    tmp_path: Path, threshold: float, asked: list[str]
+) -> None:
+    """The fitted chance of a right side, here read from the source's length alone."""
+    opened = open_corpus(
+        tmp_path,
+        PARTIES,
+        first_match(YEAR),
+        max_sides=3,
+        conflict_relevance=0.5,
+        ask_weights=(("chars", 1000.0, 100.0, 1.0),),  # a short source scores near 0
+        ask_confidence=threshold,
+    )
+    answer = opened.ask("When was the PMK founded?")
+    assert [a.doc for a in answer.asked] == asked
+    assert answer.model_calls == 1 + len(asked)
 
 
 def test_the_default_asks_at_most_two_other_documents(tmp_path: Path) -> None:

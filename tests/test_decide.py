@@ -65,6 +65,19 @@ def test_the_score_must_reach_the_operating_point(score: float, accepted: bool) 
     assert decide.accept({}, score, policy) is accepted
 
 
+@pytest.mark.parametrize(
+    ("coverage", "threshold", "asked"),
+    [(1.0, 0.5, True), (0.0, 0.5, False), (0.5, 0.5, True), (0.0, 0.0, True)],
+)
+def test_a_source_is_worth_a_call_when_its_fitted_chance_reaches_the_threshold(
+    coverage: float, threshold: float, asked: bool
+) -> None:
+    # z = 4 * (coverage - 0.5): 0.5 exactly at half the question's terms.
+    policy = replace(RULES, ask_weights=(("coverage", 0.5, 1.0, 4.0),), ask_confidence=threshold)
+    assert decide.worth_a_call({"coverage": coverage}, policy) is asked
+    assert decide.worth_a_call({"coverage": coverage}, RULES)  # no such score: always
+
+
 def test_calibrated_policy_reads_the_fitted_file(tmp_path: Path) -> None:
     path = tmp_path / "calibration.json"
     assert calibrated(path) == RULES
@@ -81,3 +94,13 @@ def test_calibrated_policy_reads_the_fitted_file(tmp_path: Path) -> None:
     policy = calibrated(path)
     assert policy.name == "fit-x" and policy.type_veto is False
     assert policy.weights == (("a", 0.1, 2.0, 1.5),) and policy.min_confidence == 0.6
+    assert (policy.ask_weights, policy.ask_confidence) == ((), 0.0)  # none fitted: ask all
+    data = json.loads(path.read_text()) | {
+        "ask_weights": [{"signal": "coverage", "mean": 0.5, "scale": 0.2, "weight": 1.0}],
+        "ask_intercept": -1.0,
+        "ask_confidence": 0.3,
+    }
+    path.write_text(json.dumps(data))
+    policy = calibrated(path)
+    assert policy.ask_weights == (("coverage", 0.5, 0.2, 1.0),)
+    assert (policy.ask_intercept, policy.ask_confidence) == (-1.0, 0.3)
