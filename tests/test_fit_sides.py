@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.fit_sides import SideRow, at, fit
+from benchmarks.fit_sides import SideRow, at, fit, shown, sides
 from rag.policy import calibrated
 
 
@@ -63,6 +63,18 @@ def test_at_keeps_the_first_and_the_sides_that_reach_the_threshold() -> None:
     # Beside a disputed side every side is shown (rag.conflicts.judge).
     disputed = {"text": "d", "confidence": 0.0, "disputed": True}
     assert len(at({"statements": [*statements[:2], disputed]}, 0.9)["statements"]) == 3
+
+
+def test_a_side_read_from_a_copy_carries_no_score_and_counts_at_every_threshold() -> None:
+    statements = [
+        {"text": "7 July 1965", "confidence": 0.9, "disputed": False},
+        {"text": "15 August 1970", "confidence": None, "disputed": False},
+        {"text": "2017", "confidence": 0.1, "disputed": False},
+    ]
+    rows = [{"id": "q", "answer": {"question": "When?", "statements": statements}}]
+    [copy, asked] = sides("run", rows, {"q": ["7 July 1965", "15 August 1970"]})
+    assert (copy.pinned, copy.right, asked.pinned, asked.right) == (True, True, False, False)
+    assert shown([copy, asked], 0.5) == [copy] and shown([copy, asked], 0.0) == [copy, asked]
 
 
 def test_the_policy_reads_the_written_threshold(tmp_path: Path) -> None:
