@@ -5,7 +5,7 @@
         --fit reports/external/conf/ramdocs-a-n60-s0/results.jsonl \\
         --fit reports/external/conf/squad2-a-n120-s0/results.jsonl \\
         --fit reports/external/conf/squad2-b-n120-s0/results.jsonl \\
-        [--calibration rag/calibration.json] [--budget 3.5] [--write]
+        [--calibration rag/calibration.json] [--budget 3.5] [--write [--adopt]]
 
 Reads runs of benchmarks/external.py made with no ask score (every source that could give
 a side was asked) and with side_confidence 0, whose answers record each source asked
@@ -25,6 +25,11 @@ right sides less wrong ones (RIGHT_WEIGHT, as benchmarks/fit_sides.py), the lowe
 tie. A side is lost only when every document giving it was skipped; a skipped call's turn
 going to the next source is not modelled, so the estimate errs toward fewer sides. Never
 give it the runs you report on.
+
+--write stores the score and the threshold it found (`ask_fit`) in the calibration file;
+only --adopt makes that threshold the default `ask_confidence`. It is not the default
+today (README "Every side"): on the seed suite it skipped the second source of two of the
+five conflicts. RAG_ASK_CONFIDENCE=<threshold> turns it on.
 """
 
 from __future__ import annotations
@@ -167,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibration", type=Path, default=CALIBRATION)
     parser.add_argument("--budget", type=float, default=BUDGET_S)
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--adopt", action="store_true", help="make the threshold the default")
     args = parser.parse_args(argv)
     data = json.loads(args.calibration.read_text(encoding="utf-8"))
     side = float(data.get("side_confidence", 0.0))
@@ -190,12 +196,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {w['signal']:<17} {w['weight']:+.3f}")
     print(f"ask_confidence = {score['ask_confidence']:.4f}")
     if args.write:
-        data |= {k: score[k] for k in ("ask_weights", "ask_intercept", "ask_confidence")}
+        data |= {k: score[k] for k in ("ask_weights", "ask_intercept")}
+        data["ask_confidence"] = score["ask_confidence"] if args.adopt else 0.0
         data["ask_fit"] = {
             "fitted_on": [str(p) for p in args.fit],
             "budget_s": args.budget,
             "calls": score["calls"],
             "paid": score["paid"],
+            "fitted_threshold": score["ask_confidence"],
         }
         args.calibration.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         print(f"wrote the ask score to {args.calibration}")

@@ -120,6 +120,10 @@ _POLICY_ENV = {
     # A stricter (or looser) operating point of the calibrated score, read off the
     # risk-coverage table in the README.
     "min_confidence": ("RAG_MIN_CONFIDENCE", float),
+    # Skip other sources whose fitted chance of giving a right side is under this (0: ask
+    # every one that could give a side). calibration.json's ask_fit.fitted_threshold is
+    # the point fitted to the latency budget: faster, with fewer sides (README).
+    "ask_confidence": ("RAG_ASK_CONFIDENCE", float),
 }
 
 
@@ -207,6 +211,8 @@ def _validate(s: Settings) -> None:
         raise InputError(f"RAG_PORT must be a port number (1-65535), not {s.port}")
     if not (math.isfinite(s.policy.min_confidence) and 0.0 <= s.policy.min_confidence <= 1.0):
         raise InputError(f"RAG_MIN_CONFIDENCE must be from 0 to 1, not {s.policy.min_confidence}")
+    if not (math.isfinite(s.policy.ask_confidence) and 0.0 <= s.policy.ask_confidence <= 1.0):
+        raise InputError(f"RAG_ASK_CONFIDENCE must be from 0 to 1, not {s.policy.ask_confidence}")
     similarity = s.policy.min_similarity
     if not (math.isfinite(similarity) and -1.0 <= similarity <= 1.0):
         raise InputError(f"RAG_MIN_SIMILARITY must be a number from -1 to 1, not {similarity}")

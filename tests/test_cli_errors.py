@@ -93,6 +93,7 @@ def test_help_imports_nothing_heavy() -> None:
             {"RAG_MIN_SIMILARITY": "nan"},
             "error: RAG_MIN_SIMILARITY must be a number from -1 to 1, not nan",
         ),
+        ({"RAG_ASK_CONFIDENCE": "1.5"}, "error: RAG_ASK_CONFIDENCE must be from 0 to 1, not 1.5"),
     ],
 )
 def test_bad_settings_are_one_line_and_exit_2(env: dict[str, str], message: str) -> None:

@@ -78,6 +78,16 @@ def test_a_source_is_worth_a_call_when_its_fitted_chance_reaches_the_threshold(
     assert decide.worth_a_call({"coverage": coverage}, RULES)  # no such score: always
 
 
+def test_the_ask_threshold_can_be_set_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rag.settings import load_settings
+
+    assert load_settings().policy.ask_confidence == 0.0  # the default asks every source
+    monkeypatch.setenv("RAG_ASK_CONFIDENCE", "0.42")
+    assert load_settings().policy.ask_confidence == 0.42
+
+
 def test_calibrated_policy_reads_the_fitted_file(tmp_path: Path) -> None:
     path = tmp_path / "calibration.json"
     assert calibrated(path) == RULES
