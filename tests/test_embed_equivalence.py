@@ -107,3 +107,15 @@ def test_padding_in_a_mixed_batch_changes_nothing(
     alone_mini = np.vstack([mini.embed([t]) for t in texts])
     assert_same(together_mini, alone_mini, texts)
     assert_same(together_mini, together_ref, texts)
+
+
+def test_more_texts_than_one_encoder_batch(
+    models: tuple[MiniLM, SentenceTransformerEmbedder],
+) -> None:
+    """MiniLM packs up to 64 texts into one pass; past that each text still gets its own
+    vector, in order, and none is dropped or swapped at a batch's edge."""
+    mini, reference = models
+    texts = [*seed_sentences(60), *ODD, long_text(), *seed_sentences(10)][:75]
+    assert len(texts) > 64
+    assert_same(mini.embed(texts), reference.embed(texts), texts)
+    assert mini.embed([]).shape == (0, DIM)
