@@ -120,6 +120,8 @@ def convert(model: Converted, cache: Path) -> Path:
     source = assemble(model.source, cache)
     import llama_cpp
 
+    from rag.corpus import sha256_file
+
     _say(f"converting the model to {model.ftype} into {target} (once; a few seconds)")
     params = llama_cpp.llama_model_quantize_default_params()
     params.nthread = os.cpu_count() or 1
@@ -136,7 +138,7 @@ def convert(model: Converted, cache: Path) -> Path:
         )
     finally:
         log.setLevel(level)
-    digest = _sha256(tmp) if not failed and tmp.exists() else ""
+    digest = sha256_file(tmp) if not failed and tmp.exists() else ""
     if digest != model.sha256:
         tmp.unlink(missing_ok=True)
         why = f"failed (code {failed})" if failed else f"gave SHA-256 {digest or 'nothing'}"
@@ -147,14 +149,6 @@ def convert(model: Converted, cache: Path) -> Path:
     os.replace(tmp, target)
     stamp.write_text(_fingerprint(model, target))
     return target
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def assemble(model: SplitModel, cache: Path) -> Path:
