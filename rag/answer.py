@@ -170,7 +170,7 @@ def source_features(
     return {
         "similarity": mine,
         "relevance": mine / top if top > 0 else 0.0,
-        "coverage": conflicts.coverage(q, own),
+        "coverage": signals.question_coverage(q, own),
         "copy": float(copy),
         "first_confidence": score if score is not None else 0.0,
         "chars": float(sum(len(p.text) for p in own)),

@@ -269,12 +269,6 @@ def _coverage(question: str, cited: Sequence[Passage]) -> set[str]:
     return {t for t in terms(question) if t in have}
 
 
-def coverage(question: str, passages: Sequence[Passage]) -> float:
-    """The share of the question's content terms that the passages hold."""
-    asked = set(terms(question))
-    return len(_coverage(question, passages)) / len(asked) if asked else 0.0
-
-
 # --- the documents: near-copies and titles ------------------------------------------------
 
 

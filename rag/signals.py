@@ -41,8 +41,6 @@ def compute(
     cited = [p for g in grounded for p in g.passages]
     top = shown[0].dense if shown else 0.0
     second = shown[1].dense if len(shown) > 1 else 0.0
-    asked = set(terms(question))
-    have = {t for p in cited for t in terms(p.text)}
     logprobs = _answer_logprobs(completion)
     flat = " ".join(answer.split()).lower()
     return {
@@ -53,7 +51,7 @@ def compute(
         "cited_rank": 1.0 / min((p.number for p in cited), default=len(shown) + 1),
         # SQuAD-style questions are written from the sentence that answers them, so a
         # cited sentence that shares the question's words is more often the right one.
-        "question_coverage": len(asked & have) / len(asked) if asked else 0.0,
+        "question_coverage": question_coverage(question, cited),
         "answer_logprob_mean": sum(logprobs) / len(logprobs) if logprobs else 0.0,
         "answer_logprob_min": min(logprobs, default=0.0),
         "answer_terms": float(len(terms(answer))),
@@ -61,6 +59,13 @@ def compute(
         "verbatim": float(any(flat in " ".join(p.text.split()).lower() for p in cited)),
         "cited_passages": float(len(cited)),
     }
+
+
+def question_coverage(question: str, passages: Sequence[Passage]) -> float:
+    """The share of the question's content terms that the passages hold (0 without any)."""
+    asked = set(terms(question))
+    have = {t for p in passages for t in terms(p.text)}
+    return len(asked & have) / len(asked) if asked else 0.0
 
 
 def _answer_logprobs(completion: Completion) -> list[float]:
