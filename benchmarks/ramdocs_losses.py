@@ -9,7 +9,7 @@ how deep the documents giving each missing answer sit. No model is called. The s
 the order they are tested:
 
 - refused: the whole question was refused;
-- no giving document: no document marked correct gives that answer;
+- no giving document: no document's answer is that answer (RamCase.givers);
 - giver not retrieved: no giving document is among the top `--depth` chunks;
 - giver cited, another value stated: the answer read a giving document, but stated
   another value from it (a wrong or partial extraction), or cited it as agreeing;
@@ -35,7 +35,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag.errors import RagError
-from rag.external import read_jsonl, states
+from rag.external import claims, read_jsonl, states
+from rag.external_ramdocs import load_ramdocs
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "external" / "ramdocs"
@@ -59,10 +60,10 @@ def lost_at(
     retrieved: Collection[str],
 ) -> str | None:
     """The stage where `gold` was lost (one of STAGES), or None when the answer states it.
-    `givers` are the documents marked correct that give it; `retrieved` the documents of
-    the top chunks of the question's search."""
-    said = " ".join(s.get("text", "") for s in answer.get("statements") or [])
-    if states(gold, said):
+    `givers` are the documents that give it (RamCase.givers); `retrieved` the documents
+    of the top chunks of the question's search."""
+    # "Stated" as the scorer reads it (rag.external_ramdocs.score_ramdocs).
+    if states(gold, " ".join(c.text for c in claims(answer))):
         return None
     if answer.get("abstained"):
         return "refused"
@@ -87,7 +88,7 @@ def losses(run: Path, name: str, depth: int) -> tuple[int, Counter[str]]:
     from rag import open_index
     from rag.retrieve import retrieve
 
-    cases = {c["id"]: c for c in read_jsonl(SHARED / name / "cases.jsonl")}
+    cases = {c.id: c for c in load_ramdocs(SHARED / name)}
     # The index benchmarks/external.py built for this set; built here if it is missing.
     index = open_index(
         corpus=SHARED / name / "corpus",
@@ -101,14 +102,9 @@ def losses(run: Path, name: str, depth: int) -> tuple[int, Counter[str]]:
         question = answer["question"]
         hits = retrieve(question, index.embedder.embed([question])[0], opened, depth, index.bm25)
         retrieved = {h.chunk.doc for h in hits}
-        for gold in case["gold_answers"]:
+        for gold in case.gold_answers:
             total += 1
-            givers = [
-                d["file"]
-                for d in case["docs"]
-                if d["type"] == "correct" and states(gold, d["answer"])
-            ]
-            stage = lost_at(gold, answer, givers, retrieved)
+            stage = lost_at(gold, answer, case.givers(gold), retrieved)
             if stage:
                 counts[stage] += 1
     return total, counts
