@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.calibrate import fit_logistic
 from benchmarks.fit_sides import RIGHT_WEIGHT, gold_answers, pinned
 from rag.conflicts import sure_enough
+from rag.decide import logistic
 from rag.external import read_jsonl, states
 from rag.policy import CALIBRATION
 
@@ -142,9 +143,14 @@ def fit(qs: list[Question], budget: float) -> tuple[dict[str, Any], list[dict[st
     scale[scale == 0] = 1.0
     weights, intercept = fit_logistic((x - mean) / scale, y)
 
+    # Scored as the product scores it (decide.worth_a_call), so the threshold fits it.
+    fitted = tuple(
+        (n, float(m), float(s), float(w))
+        for n, m, s, w in zip(FEATURES, mean, scale, weights, strict=True)
+    )
+
     def chance(features: tuple[float, ...]) -> float:
-        z = intercept + float(((np.array(features) - mean) / scale) @ weights)
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+        return logistic(dict(zip(FEATURES, features, strict=True)), fitted, intercept)
 
     chances = [[chance(f) for _, f, _ in q.calls] for q in qs]
     steps = sorted({0.0, *(round(p, 4) for ps in chances for p in ps), 1.01})
@@ -154,10 +160,7 @@ def fit(qs: list[Question], budget: float) -> tuple[dict[str, Any], list[dict[st
         raise SystemExit(f"no threshold brings the median under {budget} s")
     best = max(within, key=lambda r: (RIGHT_WEIGHT * r["right"] - r["wrong"], -r["threshold"]))
     score = {
-        "ask_weights": [
-            {"signal": n, "mean": float(m), "scale": float(s), "weight": float(w)}
-            for n, m, s, w in zip(FEATURES, mean, scale, weights, strict=True)
-        ],
+        "ask_weights": [{"signal": n, "mean": m, "scale": s, "weight": w} for n, m, s, w in fitted],
         "ask_intercept": intercept,
         "ask_confidence": best["threshold"],
         "calls": len(calls),

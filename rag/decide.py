@@ -35,7 +35,7 @@ def confidence(signals: dict[str, float], policy: Policy) -> float | None:
     """The fitted estimate that the answer is right, or None when the policy has no score."""
     if not policy.weights:
         return None
-    return _logistic(signals, policy.weights, policy.intercept)
+    return logistic(signals, policy.weights, policy.intercept)
 
 
 def worth_a_call(features: dict[str, float], policy: Policy) -> bool:
@@ -43,12 +43,13 @@ def worth_a_call(features: dict[str, float], policy: Policy) -> bool:
     reaches `ask_confidence` (always, when the policy has no such score)."""
     if not policy.ask_weights:
         return True
-    return _logistic(features, policy.ask_weights, policy.ask_intercept) >= policy.ask_confidence
+    return logistic(features, policy.ask_weights, policy.ask_intercept) >= policy.ask_confidence
 
 
-def _logistic(
+def logistic(
     row: dict[str, float], weights: tuple[tuple[str, float, float, float], ...], intercept: float
 ) -> float:
+    """A standardised logistic regression: `weights` are (name, mean, scale, weight)."""
     z = intercept + sum(
         weight * (row[name] - mean) / scale for name, mean, scale, weight in weights
     )
