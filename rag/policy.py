@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from rag.models import QWEN_15B, QWEN_15B_ALIAS
 
@@ -126,19 +127,20 @@ def calibrated(path: Path = CALIBRATION) -> Policy:
         RULES,
         name=str(data["name"]),
         type_veto=bool(data.get("type_veto", False)),
-        weights=tuple(
-            (str(w["signal"]), float(w["mean"]), float(w["scale"]), float(w["weight"]))
-            for w in data["weights"]
-        ),
+        weights=_weights(data["weights"]),
         intercept=float(data["intercept"]),
         min_confidence=float(data["min_confidence"]),
         side_confidence=float(data.get("side_confidence", RULES.side_confidence)),
-        ask_weights=tuple(
-            (str(w["signal"]), float(w["mean"]), float(w["scale"]), float(w["weight"]))
-            for w in data.get("ask_weights", ())
-        ),
+        ask_weights=_weights(data.get("ask_weights", ())),
         ask_intercept=float(data.get("ask_intercept", RULES.ask_intercept)),
         ask_confidence=float(data.get("ask_confidence", RULES.ask_confidence)),
+    )
+
+
+def _weights(rows: list[dict[str, Any]]) -> tuple[tuple[str, float, float, float], ...]:
+    """A stored logistic regression's (signal, mean, scale, weight) rows."""
+    return tuple(
+        (str(w["signal"]), float(w["mean"]), float(w["scale"]), float(w["weight"])) for w in rows
     )
 
 
