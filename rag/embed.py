@@ -93,7 +93,9 @@ class MiniLM:
             tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
             max_len = _max_seq_length(root)
             tokenizer.enable_truncation(max_length=max_len)
-            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            # The encoder packs texts end to end (see _forward): no pad tokens, whatever
+            # the shipped tokenizer.json asks for.
+            tokenizer.no_padding()
             self._tokenizer = tokenizer
         return self._weights, self._tokenizer
 
@@ -104,8 +106,8 @@ class MiniLM:
             encs = tokenizer.encode_batch(texts[lo : lo + 64])
             out[lo : lo + len(encs)] = self._forward(
                 weights,
-                [np.array(e.ids[: sum(e.attention_mask)], dtype=np.int64) for e in encs],
-                [np.array(e.type_ids[: sum(e.attention_mask)], dtype=np.int64) for e in encs],
+                [np.array(e.ids, dtype=np.int64) for e in encs],
+                [np.array(e.type_ids, dtype=np.int64) for e in encs],
             )
         return out
 
