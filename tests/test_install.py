@@ -213,3 +213,13 @@ def test_the_conversion_is_the_same_bytes_every_time_and_is_done_once(
     done = target.stat().st_mtime_ns
     assert models.convert(right, tmp_path / "two") == target
     assert (target.stat().st_mtime_ns, capsys.readouterr().err) == (done, "")
+
+
+def test_run_sh_checks_the_stamp_of_the_default_model() -> None:
+    """run.sh skips the model stage by the default model's .verified stamp, named there
+    without starting Python; it must be the stamp rag.models writes."""
+    from rag.models import QWEN_Q8
+
+    stamp = Path(QWEN_Q8.file).with_suffix(".verified").name
+    run_sh = (Path(__file__).resolve().parent.parent / "run.sh").read_text(encoding="utf-8")
+    assert f"models/{stamp}" in run_sh
