@@ -38,6 +38,49 @@ from rag.text import strip_markers, terms
 _NEGATION = re.compile(r"\b(?:not|never|no|n't|without)\b", re.I)
 _NAME = re.compile(r"(?<!^)\b(?:[A-Z][\w'’-]+|\d[\d,.]*)")
 
+_HOW_MANY = re.compile(r"\bhow many ([^?]*)", re.I)
+# Words after "how many" that end the counted noun phrase: a verb or a preposition.
+_NOUN_END = 3
+# How close (in words) to the answer a question term counts as beside it.
+_NEAR = 5
+
+
+def _counted_noun_missing(q: str, a: str, quotes: list[str]) -> float:
+    """For "How many X ..." questions: the answer's number is not followed, within three
+    words in its cited sentence, by a term of X ("1,000 engineer troops" for "How many
+    mines"). 0 for other questions."""
+    m = _HOW_MANY.search(q)
+    numbers = [t for t in terms(a) if t[0].isdigit()]
+    if not m or not numbers:
+        return 0.0
+    noun = set(terms(m.group(1))[:_NOUN_END])
+    for quote in quotes:
+        words = terms(quote)
+        for i, w in enumerate(words):
+            if w in numbers and noun & set(words[i + 1 : i + 1 + _NOUN_END]):
+                return 0.0
+    return 1.0
+
+
+def _near_share(q: str, a: str, quotes: list[str]) -> float:
+    """The share of the question's terms that stand within five words of the answer in a
+    cited sentence: an answer lifted from elsewhere in the sentence stands apart from
+    what the question asks about."""
+    asked = set(terms(q))
+    mine = [t for t in terms(a) if t not in asked] or terms(a)
+    if not asked or not mine:
+        return 0.0
+    best = 0.0
+    for quote in quotes:
+        words = terms(quote)
+        at = [i for i, w in enumerate(words) if w in mine]
+        if not at:
+            continue
+        lo, hi = max(0, min(at) - _NEAR), max(at) + _NEAR + 1
+        best = max(best, len(asked & set(words[lo:hi])) / len(asked))
+    return best
+
+
 Probe = Callable[[str, str, list[str]], float]
 PROBES: dict[str, Probe] = {
     # How many of the question's terms the cited sentences lack (coverage is a share).
@@ -56,6 +99,8 @@ PROBES: dict[str, Probe] = {
     "negation_unmatched": lambda q, a, quotes: float(
         bool(_NEGATION.search(q)) and not any(_NEGATION.search(x) for x in quotes)
     ),
+    "counted_noun_missing": _counted_noun_missing,
+    "near_share": _near_share,
     # The cited sentences share no word with the question at all.
     "covers_nothing": lambda q, a, quotes: float(
         not set(terms(q)) & {t for x in quotes for t in terms(x)}
