@@ -16,6 +16,8 @@ _MONTHS = frozenset(
     "january february march april may june july august september october november december "
     "monday tuesday wednesday thursday friday saturday sunday".split()
 )
+# Months that are everyday words in lower case: "the mission may mark", "they march".
+_EVERYDAY = frozenset({"may", "march"})
 _YEAR = re.compile(r"\b(19|20)\d\d\b")
 _MONEY = re.compile(r"[$€£¥]|\b(?:dollars?|euros?|rubles?|roubles?|won|pounds?|yuan)\b", re.I)
 _DATEISH = re.compile(
@@ -48,7 +50,8 @@ _COMPASS = frozenset("north south east west central northern southern eastern we
 
 def answer_kind(text: str) -> str:
     """A coarse type ("date", "number" or "other"), so only like answers are compared."""
-    lowered = {w.lower().strip(".,") for w in text.split()}
+    words = {w.strip(".,") for w in text.split()}
+    lowered = {w.lower() for w in words if w not in _EVERYDAY}
     if lowered & _MONTHS or _YEAR.search(text):
         return "date"
     if any(t[0].isdigit() for t in terms(text)):

@@ -42,6 +42,10 @@ STOPWORDS = frozenset(
     you your yes according reportedly nearly""".split()
 )
 
+# Stopwords only as written: "may" is the modal ("the mission may mark"), as empty as
+# "can"; "May" is the month, and an answer "May" must find the month in its passage.
+_CASED_STOPWORDS = frozenset({"may"})
+
 # A citation marker: "[1]" or "[1, 2]"; group 1 holds the numbers as written.
 MARKERS = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 # Stripping also takes the space before a marker, so "two [1]." becomes "two.".
@@ -56,6 +60,8 @@ def terms(text: str) -> list[str]:
     """Normalised content terms: lower case, numbers without separators, light stemming."""
     out = []
     for raw in WORD.findall(text):
+        if raw in _CASED_STOPWORDS:
+            continue
         token = raw.lower().replace("’", "'").removesuffix("'s")
         # "Jong-un" and "Jong Un" are the same name; "mine-clearance" is two words.
         for word in token.split("-") if not token[0].isdigit() else [token]:

@@ -51,6 +51,18 @@ def test_ground(answer: str, evidence: list[int], question: str, cited: list[int
         assert [p.number for g in grounded for p in g.passages] == cited
 
 
+def test_the_month_is_not_proved_by_the_modal() -> None:
+    """An answer "May" cited to "the mission may mark ..." would cite a modal verb as a
+    date: the month is found where the passage names it, or nowhere."""
+    modal = P(1, "For the soldiers, the mission may mark the beginning of a new chapter.")
+    month = P(2, "The regiment was established in May.")
+    question = "When will the regiment next be deployed?"
+    assert ground("May", [1], [modal, month], question, DEFAULT) == [
+        Grounded(text="May", passages=(month,))
+    ]
+    assert ground("May", [1], [modal], question, DEFAULT) == []
+
+
 def test_citations_are_pruned_to_what_the_statement_needs() -> None:
     grounded = ground("About 1,000", [1, 2, 3], SHOWN, "How many troops?", DEFAULT)
     assert grounded == [Grounded(text="About 1,000", passages=(SHOWN[0],))]

@@ -13,6 +13,11 @@ NAME = "What is the name of the commander?"
         ("December 12th", "date"),
         ("on Friday", "date"),
         ("in 1990", "date"),
+        ("in May", "date"),
+        ("March 3", "date"),
+        # Months that are everyday words in lower case are not dates.
+        ("the mission may mark a new chapter", "other"),
+        ("they march on", "other"),
         ("about 1,000", "number"),
         ("nine personnel", "number"),
         ("Kigye Airport", "other"),
