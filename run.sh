@@ -64,7 +64,7 @@ case "$cmd" in
     echo "ruff check, ruff format --check, mypy" >&2
     .venv/bin/ruff check rag tests benchmarks app.py
     .venv/bin/ruff format --check .
-    .venv/bin/mypy rag app.py
+    .venv/bin/mypy rag app.py benchmarks tests
     # -m "" selects every tier: fakes, real models, and the browser.
     exec .venv/bin/python -m pytest -q -m "" "$@"
     ;;

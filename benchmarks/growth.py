@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -343,7 +343,7 @@ def _faiss_threads(n: int) -> Iterator[None]:
         faiss.omp_set_num_threads(saved)
 
 
-def _forced_index(vectors: np.ndarray, hnsw: bool) -> faiss.Index:
+def _forced_index(vectors: np.ndarray, hnsw: bool) -> Any:
     """Exact search, or the HNSW index this benchmark was written for (M=32, efSearch
     128). The product's own choice above its switch point is measured by
     benchmarks/scale.py."""

@@ -37,7 +37,7 @@ def data(n: int, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.npy" for name in ("vectors", "queries", "truth")]
     if all(p.exists() for p in paths):
-        return tuple(np.load(p, mmap_mode="r") for p in paths)  # type: ignore[return-value]
+        return tuple(np.load(p, mmap_mode="r") for p in paths)
     gen = Clustered(n)
     vectors = np.load(paths[0]) if paths[0].exists() else gen.all()
     queries = gen.queries(QUERIES, vectors)
@@ -73,7 +73,9 @@ def build(kind: str, vectors: np.ndarray, path: Path) -> dict[str, Any]:
     n, dim = vectors.shape
     spec, _ = factory(kind, n)
     index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
-    ivf = faiss.try_extract_index_ivf(index)
+    # Any: the stubs type the extracted index as the IVF base class, without its subclasses'
+    # attributes.
+    ivf: Any = faiss.try_extract_index_ivf(index)
     if ivf is not None:
         # k-means on 64 points a list is within a hair of FAISS's default 256 here, at a
         # quarter of the training time.
@@ -81,8 +83,8 @@ def build(kind: str, vectors: np.ndarray, path: Path) -> dict[str, Any]:
         if isinstance(ivf, faiss.IndexIVFPQ):
             # Polysemous codes serve Hamming pre-filtering, unused here, and their
             # training took minutes.
-            ivf.do_polysemous_training = False
-    hnsw = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else None
+            ivf.do_polysemous_training = False  # type: ignore[attr-defined]  # not in the stubs
+    hnsw: Any = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else None
     if hnsw is not None and hasattr(hnsw, "hnsw"):
         hnsw.hnsw.efConstruction = 80
     started = time.perf_counter()
@@ -100,7 +102,7 @@ def build(kind: str, vectors: np.ndarray, path: Path) -> dict[str, Any]:
     if hnsw is None or not hasattr(hnsw, "hnsw"):
         doc = np.arange(DOC_CHUNKS, dtype=np.int64)
         started = time.perf_counter()
-        index.remove_ids(doc)
+        index.remove_ids(doc)  # type: ignore[arg-type]  # the Python wrapper takes an id array
         index.add_with_ids(np.ascontiguousarray(vectors[:DOC_CHUNKS]), doc)
         replace_s = time.perf_counter() - started
     return {
@@ -154,7 +156,9 @@ def measure(kind: str, path: Path, folder: Path, param: int | None) -> dict[str,
     }
 
 
-def compare(n: int, kinds: list[str], folder: Path, sweep: dict[str, list[int]]) -> list[dict]:
+def compare(
+    n: int, kinds: list[str], folder: Path, sweep: dict[str, list[int]]
+) -> list[dict[str, Any]]:
     """Build each type once, then measure it in a fresh process per search parameter."""
     import faiss
 
@@ -164,7 +168,7 @@ def compare(n: int, kinds: list[str], folder: Path, sweep: dict[str, list[int]])
         faiss.omp_set_num_threads(os.cpu_count() or 1)
         path = folder / f"{kind}.faiss"
         built = build(kind, vectors, path)
-        for param in sweep.get(kind, [None]):  # type: ignore[list-item]
+        for param in sweep.get(kind, [None]):
             argv = [sys.executable, __file__, "--measure", kind, str(path), str(folder)]
             if param is not None:
                 argv.append(str(param))

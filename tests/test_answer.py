@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rag import prompts, store
 from rag.errors import CorpusError, InputError, StoreError
 from rag.index import OpenIndex, build
+from rag.manifest import write_atomic
 from rag.prompts import REFUSAL
 from rag.settings import Settings
 from tests.fakes import HashEmbedder, Script, ScriptedGenerator, find, shown_in
@@ -98,7 +100,7 @@ def test_each_side_of_a_conflict_is_one_statement_in_the_json(settings: Settings
         return find("Kigye Airport" if "Kigye" in texts else "Pyongyang")(shown, question)
 
     answer = make(settings, script).ask("Where was the ceremony held?")
-    out = answer.to_json()
+    out: dict[str, Any] = answer.to_json()  # the JSON contract is typed as plain objects
     assert out["conflict"] is True and out["kind"] == "conflict"
     # Each side carries its sources' calibrated confidence; the hand-set rules have no score.
     assert [s.pop("confidence") for s in out["statements"]] == [None, None]
@@ -148,7 +150,7 @@ def test_index_built_with_other_settings_is_an_error(settings: Settings) -> None
 def test_crash_while_saving_keeps_the_old_index(settings: Settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     built = index_corpus(settings, HashEmbedder(), log=lambda m: None)
     before = (settings.index / "manifest.json").read_text()
-    real = store._write_atomic
+    real = write_atomic
 
     def crash_on_manifest(path: Path, data: bytes) -> None:
         if path.name == "manifest.json":
@@ -243,7 +245,12 @@ def test_an_unchanged_corpus_is_not_rehashed_per_question(
     opened.ask("How many personnel deaths?")
     hashed: list[Path] = []
     real = index_module._digest
-    monkeypatch.setattr(index_module, "_digest", lambda p: hashed.append(p) or real(p))
+
+    def counting(path: Path) -> str:
+        hashed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(index_module, "_digest", counting)
     opened.ask("How many personnel deaths?")
     assert hashed == []
 

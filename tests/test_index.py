@@ -20,7 +20,7 @@ from rag import index as index_module
 from rag import manifest, store
 from rag import sync as sync_module
 from rag import vectors as vectors_module
-from rag.corpus import try_read
+from rag.corpus import file_stats, try_read
 from rag.embed import Embedder
 from rag.errors import CorpusError, InputError, StoreError
 from rag.index import OpenIndex, build
@@ -581,7 +581,7 @@ def test_above_the_walk_limit_questions_follow_rag_index_not_the_corpus(
     opened = make(settings)
     opened.sync()  # the first open still reads the corpus record
     walks: list[Path] = []
-    real = index_module.file_stats
+    real = file_stats
 
     def counting(folder: Path, *args: object, **kwargs: object) -> object:
         walks.append(folder)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.index import OpenIndex
 from rag.prompts import REFUSAL
 from tests.conftest import REPO, SEEDS
 
@@ -42,10 +43,10 @@ def source(doc: str) -> str:
     ],
 )
 def test_required_answers_cite_their_sentence(
-    real_pipeline,
+    real_pipeline: OpenIndex,
     question: str,
     expected: tuple[str, ...],
-    sentence: str,  # type: ignore[no-untyped-def]
+    sentence: str,
 ) -> None:
     answer = real_pipeline.ask(question)
     assert not answer.abstained, answer.text

@@ -13,12 +13,11 @@ from benchmarks.retrieval import (
     contains,
     fit_score,
     hit,
-    lexical_share,
-    mix,
     one_lever,
     order,
     overlaps,
 )
+from rag.retrieve import lexical_share, mix
 
 GOLD: list[Span] = [("a.txt", 100, 120), ("a.txt", 300, 310)]
 

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from rag import manifest, store
+from rag.corpus import sha256_file
 from rag.errors import StoreError
 from rag.records import Chunk, Document
 from rag.store import Store
@@ -418,7 +419,7 @@ def test_a_load_that_meets_a_save_midway_reads_the_new_index(
     folder: Path, store_b: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The save runs after load read the manifest and before it opened the files named there.
-    real, saved = store._sha256, [False]
+    real, saved = sha256_file, [False]
 
     def save_first(path: Path) -> str:
         if not saved[0]:
@@ -512,7 +513,7 @@ def _stop_at(point: Callable[[str, str], bool], signal_fd: int) -> None:
     os.fsync, os.replace = fsync, replace  # type: ignore[assignment]
 
 
-def _kill_at(point: Callable[[str, str], bool], write: Callable[[], None]) -> None:
+def _kill_at(point: Callable[[str, str], bool], write: Callable[[], object]) -> None:
     """Run `write` in a child process and SIGKILL it when it reaches `point`."""
     read_end, write_end = os.pipe()
 
