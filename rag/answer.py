@@ -101,7 +101,10 @@ def _sides(
     for h in deep:
         best.setdefault(h.chunk.doc, h.dense)
     others = conflicts.other_documents(shown, list(best.items()), cited, policy)
-    own = {d: _own(index, d, shown, deep, qvec, q) for d in others}
+    # Each source's sentences to be asked with, and, when they were chosen for holding a
+    # value of the answer's kind, the cosine of its sentence most like the question.
+    chosen = {d: _own(index, d, shown, deep, qvec, q, value) for d in others}
+    own = {d: passages for d, (passages, _) in chosen.items()}
     # A document whose own best sentences (those it would be asked with) hold the value
     # would only agree: that sentence is cited as agreeing, with no model call, which also
     # keeps the value from looking like a lone planted copy. The whole document is not
@@ -128,7 +131,8 @@ def _sides(
     # So is one whose fitted chance of giving a right side is too low to be worth a call.
     for d in copies:
         if read[d] is None and d not in own:
-            own[d] = _own(index, d, shown, deep, qvec, q)
+            chosen[d] = _own(index, d, shown, deep, qvec, q, value)
+            own[d] = chosen[d][0]
     before = {d: source_features(q, d, own[d], best, score, d in copies) for d in own}
     asked = [
         d
@@ -149,7 +153,9 @@ def _sides(
         row = signals.compute(q, draft.shown, draft.answer, draft.grounded, draft.completion)
         mine_score = decide.confidence(row, policy)
         ok = decide.answerable(draft.grounded) and decide.accept(row, mine_score, policy)
-        candidate = conflicts.Candidate(tuple(draft.grounded), ok, mine_score)
+        candidate = conflicts.Candidate(
+            tuple(draft.grounded), ok, mine_score, relevance=chosen[doc][1]
+        )
         candidates.append(candidate)
         heard.append(
             Asked(doc, before[doc], candidate.value, ok, mine_score, draft.completion.generate_s)
@@ -184,16 +190,29 @@ def _own(
     deep: list[Hit],
     qvec: np.ndarray,
     q: str,
-) -> list[Passage]:
+    value: str,
+) -> tuple[list[Passage], float | None]:
     """The document's shown passages, numbered from 1; for a document none of whose
-    sentences made the shown list, its own best retrieved sentences."""
+    sentences made the shown list, its own best retrieved sentences. When these hold no
+    value of the kind of `value` (the first answer), its best retrieved sentences that do
+    (policy `kind_sentences`), with the cosine of its sentence most like the question:
+    the source's relevance, which the sentences chosen for their kind do not show."""
     cap = index.policy.side_passages
-    own = conflicts.own_passages(shown, doc)
-    if own:
-        return own[:cap]
     mine = _evidence(index, _of(deep, [doc]))
-    vectors = index.sentence_vectors(mine)
-    return rank_passages(mine, vectors, qvec, cap, q, index.settings.rerank_alpha)
+    own = conflicts.own_passages(shown, doc)[:cap] or _ranked(index, mine, qvec, cap, q)
+    if not index.policy.kind_sentences or conflicts.could_give(value, [p.text for p in own]):
+        return own, None
+    giving = [s for s in mine if conflicts.could_give(value, [s[3]])]
+    if not giving:
+        return own, None
+    return _ranked(index, giving, qvec, cap, q), max((p.dense for p in own), default=None)
+
+
+def _ranked(
+    index: OpenIndex, spans: list[tuple[str, int, int, str]], qvec: np.ndarray, cap: int, q: str
+) -> list[Passage]:
+    vectors = index.sentence_vectors(spans)
+    return rank_passages(spans, vectors, qvec, cap, q, index.settings.rerank_alpha)
 
 
 def _of(hits: list[Hit], docs: list[str]) -> list[Hit]:

@@ -37,6 +37,10 @@ class Candidate:
     # The calibrated estimate that this source's answer is right (rag.decide.confidence);
     # agreement found by code carries the value's own. None: the policy has no score.
     confidence: float | None = None
+    # The cosine of the source's sentence most like the question, when it was asked with
+    # other sentences (those holding a value of the answer's kind): its relevance is the
+    # document's, not that of the sentence its value happens to stand in.
+    relevance: float | None = None
 
     @property
     def value(self) -> str:
@@ -208,10 +212,13 @@ def same_question(question: str, anchor: Candidate, other: Candidate, policy: Po
     established in Kursk?", "established in May" and "deployed to Kursk in August" each
     hold a part the other lacks: they answer different questions."""
     a, b = anchor.passages, other.passages
+    relevance = max(p.dense for p in b)
+    if other.relevance is not None:
+        relevance = max(relevance, other.relevance)
     return (
         value_kind(anchor.value) == value_kind(other.value)
         and _shared(_coverage(question, a), _coverage(question, b)) >= policy.conflict_coverage
-        and max(p.dense for p in b) >= policy.conflict_relevance * max(p.dense for p in a)
+        and relevance >= policy.conflict_relevance * max(p.dense for p in a)
     )
 
 

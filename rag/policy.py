@@ -58,6 +58,11 @@ class Policy:
     # 0.2, a false conflict 0.026) and RAMDocs a 0.23 -> 0.22 of questions with every
     # right answer, so each source keeps as many sentences as the first answer reads.
     side_passages: int = 6
+    # A source whose sentences above hold no value of the first answer's kind (no date for
+    # "when") is asked with its best retrieved sentences that do, instead of being passed
+    # over: a page's date often stands outside the sentences most like the question
+    # (RAMDocs a: "Cove Fort ... founded in 1867" behind three undated ones).
+    kind_sentences: bool = True
     # A disagreeing answer is a side only when its evidence speaks to the same part of the
     # question as the first answer's: of the question terms the smaller evidence holds,
     # at least this share must be in the other's too. 1.0 (one holds the other) keeps a

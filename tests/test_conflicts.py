@@ -255,6 +255,18 @@ def test_how_much_of_the_question_the_evidence_must_share(coverage: float, sides
     assert len(merged) == sides
 
 
+@pytest.mark.parametrize(("relevance", "same"), [(None, False), (0.3, False), (0.8, True)])
+def test_a_source_asked_by_kind_is_as_relevant_as_its_best_sentence(
+    relevance: float | None, same: bool
+) -> None:
+    """Its date stands in a sentence unlike the question (cosine 0.2); the source's
+    relevance is that of its sentence most like the question, when one is given."""
+    first = candidate("1857", passage("a.txt", "The rock fort was built in 1857.", dense=0.7))
+    dated = passage("b.txt", "It was founded in 1867 by Ira Hinckley.", dense=0.2)
+    other = replace(candidate("1867", dated), relevance=relevance)
+    assert conflicts.same_question("When was Cove Fort built?", first, other, RULES) is same
+
+
 def test_a_rejected_candidate_makes_no_side_shown_but_still_merges() -> None:
     sides = conflicts.merge(
         "When was the party founded?",
@@ -818,6 +830,35 @@ def test_a_source_without_a_value_of_the_kind_is_not_asked(
     )
     answer = opened.ask("When did the Kursk bridge open to traffic?")
     assert answer.model_calls == calls
+
+
+@pytest.mark.parametrize(("kind_sentences", "calls"), [(True, 2), (False, 1)])
+def test_a_source_is_asked_with_its_sentences_that_hold_the_kind(
+    tmp_path: Path, kind_sentences: bool, calls: int
+) -> None:
+    """Its sentence most like the question holds no date, a later one does: the source is
+    asked with that one (and gives its side) instead of being passed over."""
+    other = (
+        "The Kursk bridge opened to traffic after years of delay and debate. "
+        "Its builders finished the work in 2001."
+    )
+    docs = {"first.txt": "The Kursk bridge opened to traffic on 4 March 1999.", "other.txt": other}
+    opened = open_corpus(
+        tmp_path,
+        docs,
+        first_match(r"\d+ March \d{4}|\d{4}"),
+        conflict_top=6,
+        conflict_relevance=0.0,
+        side_floor=0.0,
+        side_passages=1,
+        kind_sentences=kind_sentences,
+    )
+    answer = opened.ask("When did the Kursk bridge open to traffic?")
+    assert answer.model_calls == calls
+    if kind_sentences:
+        assert {s.text for s in answer.statements} == {"4 March 1999", "2001"}
+        assert answer.asked[0].doc == "other.txt"
+    assert spans_hold(answer, tmp_path / "corpus")
 
 
 def test_a_copy_that_holds_the_answer_is_not_asked(tmp_path: Path) -> None:
