@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from rag.policy import Policy
 from rag.records import Grounded, Passage
 from rag.text import answer_sentences, terms
-from rag.values import fuller
+from rag.values import fuller, trimmed
 
 
 def key_terms(statement: str, question: str) -> list[str]:
@@ -58,7 +58,8 @@ def ground(
             continue
         cited = _cite(needed, chosen, shown, policy)
         if cited:
-            grounded.append(Grounded(text=fuller(sentence, cited, question), passages=tuple(cited)))
+            text = fuller(trimmed(sentence, question), cited, question)
+            grounded.append(Grounded(text=text, passages=tuple(cited)))
     return grounded
 
 

@@ -59,6 +59,11 @@ def answer_kind(text: str) -> str:
     return "other"
 
 
+def asks_date(question: str) -> bool:
+    """Whether the question asks when ("When ...", "What year ...", "In which month ...")."""
+    return bool(_ASKS_DATE.match(question.lower()))
+
+
 def fits_question(question: str, answer: str) -> bool:
     """Whether the answer is the kind of thing the question asks for.
 
@@ -72,7 +77,7 @@ def fits_question(question: str, answer: str) -> bool:
         return bool(_MONEY.search(answer)) or numeric
     if q.startswith("how many"):
         return numeric
-    if _ASKS_DATE.match(q):
+    if asks_date(q):
         return answer_kind(answer) == "date" or numeric or bool(_DATEISH.search(answer))
     return True
 

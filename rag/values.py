@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from rag.qtypes import asks_date
 from rag.records import Passage
 
 _MONTH = (
@@ -36,6 +37,22 @@ _TOKEN = re.compile(r"(\d+)(?:st|nd|rd|th)\b|\w+")
 
 def _tokens(text: str) -> set[str]:
     return {m.group(1) or m.group().lower() for m in _TOKEN.finditer(text)}
+
+
+def trimmed(value: str, question: str) -> str:
+    """Asked when, the one full date of the value without the words around it, if those
+    hold no other number or month: a tiny model copies what stands next to the date
+    ("22 October 1828 Gregorian", "born on 4 March 1999 in Kursk"), and the extra words
+    keep two sources that give the same date from agreeing."""
+    if not asks_date(question):
+        return value
+    found = list(FULL_DATE.finditer(value))
+    if len(found) != 1:
+        return value
+    rest = value[: found[0].start()] + " " + value[found[0].end() :]
+    if re.search(rf"\d|\b{_MONTH}\b", rest):
+        return value
+    return " ".join(found[0].group().split())
 
 
 def fuller(value: str, cited: Sequence[Passage], question: str) -> str:

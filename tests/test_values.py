@@ -1,11 +1,12 @@
-"""The fuller value: a shortened date becomes the date its cited passage states."""
+"""The fuller value: a shortened date becomes the date its cited passage states, and a
+date loses the words a model copied beside it."""
 
 from __future__ import annotations
 
 import pytest
 
 from rag.records import Passage
-from rag.values import fuller
+from rag.values import fuller, trimmed
 
 
 def passage(text: str) -> Passage:
@@ -50,3 +51,32 @@ def test_fuller(answer: str, text: str, question: str, expected: str) -> None:
 def test_the_fuller_value_is_copied_from_the_passage() -> None:
     text = "It opened on April\n1,  1958."
     assert fuller("1958", [passage(text)], "When?") == "April 1, 1958"
+
+
+@pytest.mark.parametrize(
+    ("value", "question", "expected"),
+    [
+        # The words a tiny model copied beside the date go.
+        ("22 October 1828 Gregorian", "When was Edmund Brockman born?", "22 October 1828"),
+        ("born on 4 March 1999 in Kursk", "When was he born?", "4 March 1999"),
+        ("April  1, 1958", "In which month did it open?", "April 1, 1958"),
+        # Another number or month beside it is more than decoration: kept whole.
+        (
+            "between 1 May 1990 and 2 June 1991",
+            "When was it built?",
+            "between 1 May 1990 and 2 June 1991",
+        ),
+        (
+            "On March 8, 2018 and again in 2019",
+            "When did the strike take place?",
+            "On March 8, 2018 and again in 2019",
+        ),
+        ("4 March 1999, a Friday in March", "When did it open?", "4 March 1999, a Friday in March"),
+        # Not asked when, or no full date: unchanged.
+        ("22 October 1828 Gregorian", "Who was born in Perth?", "22 October 1828 Gregorian"),
+        ("from 1878 to 1880", "When did he serve?", "from 1878 to 1880"),
+        ("early 1980s", "When was the PMK founded?", "early 1980s"),
+    ],
+)
+def test_trimmed(value: str, question: str, expected: str) -> None:
+    assert trimmed(value, question) == expected
