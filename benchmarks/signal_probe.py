@@ -1,9 +1,9 @@
-"""Would more lexical signals make the answer score better? Measured, not shipped.
+"""Would more signals make the answer score better? Measured, not shipped.
 
 Each candidate signal is computed from what a recording already holds (the question, the
 answer and its cited sentences), added to rag.signals' eleven, and the score is refitted
 exactly as benchmarks/calibrate.py fits it (fitting files, seed gate), then applied to the
-report file. No model runs:
+report file. No generator runs; the three cosine probes load the embedding model:
 
     python benchmarks/signal_probe.py --gate reports/calibration/seeds.jsonl \\
         --fit reports/external/squad2-a-n200-s0-record/results.jsonl \\
@@ -19,6 +19,7 @@ unconstrained one (README "Trust").
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.calibrate import Row, fit_logistic, gate, rows_from, utility
 from benchmarks.verifier import auc, cross_validated_auc
+from rag.embed import MiniLM
 from rag.signals import NAMES
 from rag.text import strip_markers, terms
 
@@ -81,6 +83,27 @@ def _near_share(q: str, a: str, quotes: list[str]) -> float:
     return best
 
 
+@functools.cache
+def _embedder() -> MiniLM:
+    return MiniLM()
+
+
+@functools.cache
+def _vector(text: str) -> np.ndarray:
+    """The product's embedding of a text (all-MiniLM-L6-v2), once per text."""
+    return _embedder().embed([text])[0]
+
+
+def _cosine(a: str, b: str) -> float:
+    return float(_vector(a) @ _vector(b))
+
+
+def _masked(q: str, a: str, quotes: list[str]) -> float:
+    """The question's cosine to a cited sentence with the answer blanked out: what the
+    sentence says around the answer, against what the question asks."""
+    return max((_cosine(q, x.replace(a, " ") if a else x) for x in quotes), default=0.0)
+
+
 Probe = Callable[[str, str, list[str]], float]
 PROBES: dict[str, Probe] = {
     # How many of the question's terms the cited sentences lack (coverage is a share).
@@ -101,6 +124,13 @@ PROBES: dict[str, Probe] = {
     ),
     "counted_noun_missing": _counted_noun_missing,
     "near_share": _near_share,
+    # Meaning rather than words: the question's cosine to its best cited sentence, to it
+    # with the answer blanked out, and of the question with the answer filled in.
+    "sentence_cosine": lambda q, a, quotes: max((_cosine(q, x) for x in quotes), default=0.0),
+    "masked_cosine": _masked,
+    "filled_cosine": lambda q, a, quotes: max(
+        (_cosine(f"{q} {a}", x) for x in quotes), default=0.0
+    ),
     # The cited sentences share no word with the question at all.
     "covers_nothing": lambda q, a, quotes: float(
         not set(terms(q)) & {t for x in quotes for t in terms(x)}
