@@ -819,6 +819,12 @@ def test_a_source_without_a_value_of_the_kind_is_not_asked(
     tmp_path: Path, other: str, calls: int
 ) -> None:
     """Asked when, a source with no date anywhere in its sentences cannot give a side."""
+    assert _bridge(tmp_path, other).model_calls == calls
+
+
+def _bridge(tmp_path: Path, other: str, **policy: object) -> Answer:
+    """When the Kursk bridge opened, asked of a first source that gives a date and of
+    `other`, every other source relevant enough to be asked."""
     docs = {"first.txt": "The Kursk bridge opened to traffic on 4 March 1999.", "other.txt": other}
     opened = open_corpus(
         tmp_path,
@@ -827,9 +833,9 @@ def test_a_source_without_a_value_of_the_kind_is_not_asked(
         conflict_top=6,
         conflict_relevance=0.0,
         side_floor=0.0,
+        **policy,
     )
-    answer = opened.ask("When did the Kursk bridge open to traffic?")
-    assert answer.model_calls == calls
+    return opened.ask("When did the Kursk bridge open to traffic?")
 
 
 @pytest.mark.parametrize(("kind_sentences", "calls"), [(True, 2), (False, 1)])
@@ -842,18 +848,7 @@ def test_a_source_is_asked_with_its_sentences_that_hold_the_kind(
         "The Kursk bridge opened to traffic after years of delay and debate. "
         "Its builders finished the work in 2001."
     )
-    docs = {"first.txt": "The Kursk bridge opened to traffic on 4 March 1999.", "other.txt": other}
-    opened = open_corpus(
-        tmp_path,
-        docs,
-        first_match(r"\d+ March \d{4}|\d{4}"),
-        conflict_top=6,
-        conflict_relevance=0.0,
-        side_floor=0.0,
-        side_passages=1,
-        kind_sentences=kind_sentences,
-    )
-    answer = opened.ask("When did the Kursk bridge open to traffic?")
+    answer = _bridge(tmp_path, other, side_passages=1, kind_sentences=kind_sentences)
     assert answer.model_calls == calls
     if kind_sentences:
         assert {s.text for s in answer.statements} == {"4 March 1999", "2001"}
