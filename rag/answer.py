@@ -32,14 +32,7 @@ def ask(index: OpenIndex, question: str, on_text: OnText | None = None) -> Answe
     deep = retrieve(q, qvec, opened, max(settings.k, policy.side_depth), index.bm25)
     hits = deep[: settings.k]
     spans = _evidence(index, hits)
-    shown = rank_passages(
-        spans,
-        index.sentence_vectors(spans),
-        qvec,
-        settings.max_passages,
-        q,
-        settings.rerank_alpha,
-    )
+    shown = _ranked(index, spans, qvec, settings.max_passages, q)
     refusal = Answer(
         question=q,
         kind=REFUSAL,
@@ -101,17 +94,17 @@ def _sides(
     for h in deep:
         best.setdefault(h.chunk.doc, h.dense)
     others = conflicts.other_documents(shown, list(best.items()), cited, policy)
-    # Each source's sentences to be asked with, and, when they were chosen for holding a
-    # value of the answer's kind, the cosine of its sentence most like the question.
-    chosen = {d: _own(index, d, shown, deep, qvec, q, value) for d in others}
-    own = {d: passages for d, (passages, _) in chosen.items()}
+    own = {d: _own(index, d, shown, deep, qvec, q, value) for d in others}
     # A document whose own best sentences (those it would be asked with) hold the value
     # would only agree: that sentence is cited as agreeing, with no model call, which also
     # keeps the value from looking like a lone planted copy. The whole document is not
     # enough: an article may name the value elsewhere and answer differently (seed
     # suite: "Pyongyang" against "Kigye Airport").
     agreeing = conflicts.agreeing(
-        q, value, [(p.doc, p.start, p.end, p.text) for d in others for p in own[d]], score
+        q,
+        value,
+        [(p.doc, p.start, p.end, p.text) for d in others for p in own[d].passages],
+        score,
     )
     candidates += agreeing
     agree = {c.passages[0].doc for c in agreeing}
@@ -131,15 +124,14 @@ def _sides(
     # So is one whose fitted chance of giving a right side is too low to be worth a call.
     for d in copies:
         if read[d] is None and d not in own:
-            chosen[d] = _own(index, d, shown, deep, qvec, q, value)
-            own[d] = chosen[d][0]
-    before = {d: source_features(q, d, own[d], best, score, d in copies) for d in own}
+            own[d] = _own(index, d, shown, deep, qvec, q, value)
+    before = {d: source_features(q, d, own[d].passages, best, score, d in copies) for d in own}
     asked = [
         d
         for d in others
         if d not in agree
         and read.get(d) is None
-        and conflicts.could_give(value, [p.text for p in own[d]])
+        and conflicts.could_give(value, [p.text for p in own[d].passages])
         and decide.worth_a_call(before[d], policy)
     ]
     asked = asked[: max(0, policy.max_sides - 1)]
@@ -147,14 +139,14 @@ def _sides(
     completions = []
     heard = []
     for doc in asked:
-        mine = own[doc]
+        mine = own[doc].passages
         draft = _draft(index, mine, q, None)
         completions.append(draft.completion)
         row = signals.compute(q, draft.shown, draft.answer, draft.grounded, draft.completion)
         mine_score = decide.confidence(row, policy)
         ok = decide.answerable(draft.grounded) and decide.accept(row, mine_score, policy)
         candidate = conflicts.Candidate(
-            tuple(draft.grounded), ok, mine_score, relevance=chosen[doc][1]
+            tuple(draft.grounded), ok, mine_score, relevance=own[doc].relevance
         )
         candidates.append(candidate)
         heard.append(
@@ -183,6 +175,16 @@ def source_features(
     }
 
 
+@dataclass(frozen=True)
+class _Source:
+    """The sentences a source is asked with and, when they were chosen for holding a value
+    of the answer's kind, the cosine of its sentence most like the question: the source's
+    relevance, which those sentences do not show."""
+
+    passages: list[Passage]
+    relevance: float | None = None
+
+
 def _own(
     index: OpenIndex,
     doc: str,
@@ -191,21 +193,28 @@ def _own(
     qvec: np.ndarray,
     q: str,
     value: str,
-) -> tuple[list[Passage], float | None]:
+) -> _Source:
     """The document's shown passages, numbered from 1; for a document none of whose
     sentences made the shown list, its own best retrieved sentences. When these hold no
     value of the kind of `value` (the first answer), its best retrieved sentences that do
-    (policy `kind_sentences`), with the cosine of its sentence most like the question:
-    the source's relevance, which the sentences chosen for their kind do not show."""
+    (policy `kind_sentences`)."""
     cap = index.policy.side_passages
+
+    def lacks_kind(own: list[Passage]) -> bool:
+        return index.policy.kind_sentences and not conflicts.could_give(
+            value, [p.text for p in own]
+        )
+
+    own = conflicts.own_passages(shown, doc)[:cap]
+    if own and not lacks_kind(own):
+        return _Source(own)
+    # Only now the document's retrieved sentences: most sources are asked as shown.
     mine = _evidence(index, _of(deep, [doc]))
-    own = conflicts.own_passages(shown, doc)[:cap] or _ranked(index, mine, qvec, cap, q)
-    if not index.policy.kind_sentences or conflicts.could_give(value, [p.text for p in own]):
-        return own, None
-    giving = [s for s in mine if conflicts.could_give(value, [s[3]])]
+    own = own or _ranked(index, mine, qvec, cap, q)
+    giving = [s for s in mine if conflicts.could_give(value, [s[3]])] if lacks_kind(own) else []
     if not giving:
-        return own, None
-    return _ranked(index, giving, qvec, cap, q), max((p.dense for p in own), default=None)
+        return _Source(own)
+    return _Source(_ranked(index, giving, qvec, cap, q), max((p.dense for p in own), default=None))
 
 
 def _ranked(
