@@ -93,7 +93,8 @@ def questions(
         calls = [
             (a["doc"], tuple(float(a["before"][f]) for f in FEATURES), float(a["seconds"]))
             for a in answer.get("asked") or []
-            if not a["before"]["copy"]
+            # A rescue's call seeks an answer, not a side: it has no first answer to weigh.
+            if not a["before"]["copy"] and not a.get("rescue")
         ]
         ramdocs = str(row["set"]).startswith("ramdocs")
         out.append(Question(ramdocs, float(answer["timings"]["total_s"]), calls, sides))

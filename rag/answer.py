@@ -49,20 +49,78 @@ def ask(index: OpenIndex, question: str, on_text: OnText | None = None) -> Answe
     row = signals.compute(q, first.shown, first.answer, first.grounded, first.completion)
     score = decide.confidence(row, policy)
     refusal = replace(refusal, signals=row, confidence=score)
+    spent = [first.completion]
+    rescued: list[Asked] = []
     if not decide.answerable(first.grounded) or not decide.accept(row, score, policy):
-        return _finish(refusal, started, retrieved, [first.completion])
+        if not policy.rescue:
+            return _finish(refusal, started, retrieved, spent)
+        # The passages of several documents read together gave no answer to stand by; one
+        # of those documents read alone may (RAMDocs: two subjects' pages side by side).
+        found, spent_here, rescued = _rescue(index, q, shown, deep, qvec)
+        spent += spent_here
+        refusal = replace(refusal, asked=tuple(rescued))
+        if found is None:
+            return _finish(refusal, started, retrieved, spent)
+        first, row, score = found
+        refusal = replace(refusal, signals=row, confidence=score)
 
-    sides, kind, completions, heard = _sides(index, q, first, score, shown, deep, qvec)
+    sides, kind, completions, heard = _sides(
+        index, q, first, score, shown, deep, qvec, {a.doc for a in rescued}
+    )
     stated = render.statements(sides, index.citation)
     answer = replace(
         refusal,
         kind=kind,
-        asked=tuple(heard),
+        asked=(*rescued, *heard),
         statements=stated,
         text=render.text(stated, kind),
         citations=render.citations(stated),
     )
-    return _finish(answer, started, retrieved, [first.completion, *completions])
+    return _finish(answer, started, retrieved, [*spent, *completions])
+
+
+def _rescue(
+    index: OpenIndex, q: str, shown: list[Passage], deep: list[Hit], qvec: np.ndarray
+) -> tuple[tuple[_Draft, dict[str, float], float | None] | None, list[Completion], list[Asked]]:
+    """When the first answer was refused: each document that could give a side (as in
+    `_sides`, at most `max_sides - 1`) asked alone, best first, until one's answer passes
+    the same decision. A document whose own sentences are all that was shown is not asked:
+    its prompt would be the first one again. Nor is one whose best chunk is under
+    `side_floor`: read alone, a neighbouring article answers a question it is not about
+    (SQuAD a: 5 of 200 questions, all unanswerable, answered from such articles at cosines
+    0.31-0.50; RAMDocs a's rescued sources stand at 0.50-0.78). Returns that answer (its
+    draft, signals and score) or None, the calls spent and what each source gave."""
+    policy = index.policy
+    best = _best_chunks(deep)
+    docs = [
+        d
+        for d in conflicts.other_documents(shown, list(best.items()), set(), policy)
+        if best.get(d, 0.0) >= policy.side_floor
+        and len(conflicts.own_passages(shown, d)) < len(shown)
+    ][: max(0, policy.max_sides - 1)]
+    spent: list[Completion] = []
+    heard: list[Asked] = []
+    for doc in docs:
+        own = _own(index, doc, shown, deep, qvec, q, "")
+        draft = _draft(index, own.passages, q, None)
+        spent.append(draft.completion)
+        row = signals.compute(q, draft.shown, draft.answer, draft.grounded, draft.completion)
+        score = decide.confidence(row, policy)
+        ok = decide.answerable(draft.grounded) and decide.accept(row, score, policy)
+        value = " ".join(g.text for g in draft.grounded)
+        before = source_features(q, doc, own.passages, best, None, False)
+        heard.append(Asked(doc, before, value, ok, score, draft.completion.generate_s, True))
+        if ok:
+            return (draft, row, score), spent, heard
+    return None, spent, heard
+
+
+def _best_chunks(deep: list[Hit]) -> dict[str, float]:
+    """Each retrieved document's best chunk cosine, best document first."""
+    best: dict[str, float] = {}
+    for h in deep:
+        best.setdefault(h.chunk.doc, h.dense)
+    return best
 
 
 def _evidence(index: OpenIndex, hits: list[Hit]) -> list[tuple[str, int, int, str]]:
@@ -81,6 +139,7 @@ def _sides(
     shown: list[Passage],
     deep: list[Hit],
     qvec: np.ndarray,
+    heard_before: set[str],
 ) -> tuple[list[conflicts.Side], str, list[Completion], list[Asked]]:
     """Every side the sources support: each other relevant document that does not already
     hold the first answer's value, and each near-copy of a cited one, asked on its own;
@@ -90,10 +149,12 @@ def _sides(
     candidates = [conflicts.Candidate(tuple(first.grounded), True, score)]
     cited = {p.doc for g in first.grounded for p in g.passages}
     value = candidates[0].value
-    best: dict[str, float] = {}
-    for h in deep:
-        best.setdefault(h.chunk.doc, h.dense)
-    others = conflicts.other_documents(shown, list(best.items()), cited, policy)
+    best = _best_chunks(deep)
+    others = [
+        d
+        for d in conflicts.other_documents(shown, list(best.items()), cited, policy)
+        if d not in heard_before
+    ]
     own = {d: _own(index, d, shown, deep, qvec, q, value) for d in others}
     # A document whose own best sentences (those it would be asked with) hold the value
     # would only agree: that sentence is cited as agreeing, with no model call, which also
@@ -134,7 +195,8 @@ def _sides(
         and conflicts.could_give(value, [p.text for p in own[d].passages])
         and decide.worth_a_call(before[d], policy)
     ]
-    asked = asked[: max(0, policy.max_sides - 1)]
+    # Sources asked while rescuing a refused first answer count against the same cap.
+    asked = asked[: max(0, policy.max_sides - 1 - len(heard_before))]
     asked += [d for d in copies if d not in asked and read[d] is None]
     completions = []
     heard = []

@@ -127,6 +127,8 @@ class Asked:
     confidence: float | None
     # What the call cost.
     seconds: float = 0.0
+    # Asked because the first answer was refused (policy `rescue`), not to find another side.
+    rescue: bool = False
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,7 @@ class Answer:
                     "accepted": a.accepted,
                     "confidence": None if a.confidence is None else round(a.confidence, 4),
                     "seconds": round(a.seconds, 4),
+                    "rescue": a.rescue,
                 }
                 for a in self.asked
             ],

@@ -267,5 +267,7 @@ def test_a_sentence_that_addresses_the_assistant_is_never_shown_or_cited(
     opened = make(settings, find("ACCESS GRANTED"))
     answer = opened.ask("What is the award?")
     assert answer.abstained, answer.text
-    [prompt] = prompts_of(opened)
-    assert "ACCESS GRANTED" not in prompt.messages[-1]["content"]
+    # Every prompt: the first, and each source read alone once the first is refused.
+    prompts = prompts_of(opened)
+    assert prompts
+    assert all("ACCESS GRANTED" not in p.messages[-1]["content"] for p in prompts)

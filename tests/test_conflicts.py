@@ -863,3 +863,67 @@ def test_a_copy_that_holds_the_answer_is_not_asked(tmp_path: Path) -> None:
     opened = open_corpus(tmp_path, docs, talk_show, max_sides=1)
     answer = opened.ask("Who is the artist of the album Talk Show?")
     assert answer.kind == ANSWER and answer.model_calls == 1
+
+
+def _read_alone(shown: list[tuple[int, str]], question: str) -> tuple[str, list[int]]:
+    """A fake model that finds the date only in one document read alone: shown several
+    passages together, it answers with words none of them holds (refused by grounding)."""
+    if len(shown) == 1:
+        m = re.search(r"\d+ March \d{4}", shown[0][1])
+        if m:
+            return m.group(), [1]
+    return "no such thing", [1]
+
+
+def _rescued(tmp_path: Path, docs: dict[str, str], **policy: object) -> Answer:
+    opened = open_corpus(
+        tmp_path,
+        docs,
+        _read_alone,
+        conflict_top=6,
+        conflict_relevance=0.0,
+        **{"side_floor": 0.0, **policy},
+    )
+    return opened.ask("When did the Kursk bridge open to traffic?")
+
+
+TWO_SOURCES = {
+    "dated.txt": "The Kursk bridge opened to traffic on 4 March 1999.",
+    "painted.txt": "The Kursk bridge was painted green when it opened to traffic.",
+}
+
+
+def test_a_refused_first_answer_is_rescued_by_a_source_read_alone(tmp_path: Path) -> None:
+    answer = _rescued(tmp_path, TWO_SOURCES, rescue=True)
+    assert answer.kind == ANSWER
+    assert [s.text for s in answer.statements] == ["4 March 1999"]
+    assert answer.citations[0].doc == "dated.txt"
+    rescues = [a for a in answer.asked if a.rescue]
+    assert rescues and rescues[-1].doc == "dated.txt" and rescues[-1].accepted
+    assert spans_hold(answer, tmp_path / "corpus")
+
+
+@pytest.mark.parametrize(
+    ("policy", "calls"),
+    [
+        ({"rescue": False}, 1),
+        # No source is relevant enough to be read alone.
+        ({"rescue": True, "side_floor": 0.99}, 1),
+        # No call to spare beyond the first.
+        ({"rescue": True, "max_sides": 1}, 1),
+    ],
+)
+def test_no_rescue_leaves_the_refusal(
+    tmp_path: Path, policy: dict[str, object], calls: int
+) -> None:
+    answer = _rescued(tmp_path, TWO_SOURCES, **policy)
+    assert answer.abstained and answer.model_calls == calls
+
+
+def test_a_single_source_is_not_asked_again_alone(tmp_path: Path) -> None:
+    """Its sentences alone are the prompt the first answer already had."""
+    docs = {
+        "one.txt": "The Kursk bridge was painted green. The Kursk bridge opened to traffic early."
+    }
+    answer = _rescued(tmp_path, docs, rescue=True)
+    assert answer.abstained and answer.model_calls == 1
