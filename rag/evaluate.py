@@ -20,17 +20,23 @@ from rag.records import Answer, Citation
 # Each bar is what the default configuration measured on 2026-11-23 (Qwen2.5-0.5B, dense,
 # k=4, 6 passages, no grammar, the calibrated policy in rag/calibration.json; README
 # "Quality"), rounded down a little. llama.cpp at temperature 0 with the same thread count
-# gives the same answers run to run. Raise a bar when quality improves; never lower one
-# to get a green run. Targets, not yet met: answer accuracy >= 0.9, citation recall >= 0.9,
-# refusal accuracy >= 0.9, false refusals <= 0.1. Latency is not gated here:
-# benchmarks/run.py measures speed.
+# gives the same answers run to run on one machine; a build for another CPU may answer a
+# borderline question differently (2026-11-24: one seed answer of 59 between two machines),
+# so a bar keeps about one answer of room below what was measured. Raise a bar when
+# quality improves; never lower one to get a green run. Raised 2026-11-24 after the rescue
+# of refused answers (README "A refused answer read again"), which can only turn a refusal
+# into an answer: citation recall 0.62 -> 0.65 (0.674 measured), false refusals 0.15 ->
+# 0.14 (0.116), refusal 0.65 -> 0.68 (0.8125 here, 0.75 on the earlier machine before the
+# rescue). Targets, not yet met: answer accuracy >= 0.9, citation recall >= 0.9, refusal
+# accuracy >= 0.9, false refusals <= 0.1. Latency is not gated here: benchmarks/run.py
+# measures speed.
 THRESHOLDS: dict[str, tuple[str, float]] = {
     "answer_accuracy": (">=", 0.70),
-    "citation_recall": (">=", 0.62),
+    "citation_recall": (">=", 0.65),
     "citation_precision": (">=", 0.80),
     "citation_validity": (">=", 1.0),
-    "refusal_accuracy": (">=", 0.65),
-    "false_refusal_rate": ("<=", 0.15),
+    "refusal_accuracy": (">=", 0.68),
+    "false_refusal_rate": ("<=", 0.14),
     "false_conflict_rate": ("<=", 0.05),
     "retrieval_recall_at_k": (">=", 0.85),
 }
