@@ -46,12 +46,10 @@ def ask(index: OpenIndex, question: str, on_text: OnText | None = None) -> Answe
         return _finish(refusal, started, retrieved, [])
 
     first = _draft(index, shown, q, on_text)
-    row = signals.compute(q, first.shown, first.answer, first.grounded, first.completion)
-    score = decide.confidence(row, policy)
-    refusal = replace(refusal, signals=row, confidence=score)
+    refusal = replace(refusal, signals=first.signals, confidence=first.score)
     spent = [first.completion]
     rescued: list[Asked] = []
-    if not decide.answerable(first.grounded) or not decide.accept(row, score, policy):
+    if not first.accepted:
         if not policy.rescue:
             return _finish(refusal, started, retrieved, spent)
         # The passages of several documents read together gave no answer to stand by; one
@@ -61,11 +59,11 @@ def ask(index: OpenIndex, question: str, on_text: OnText | None = None) -> Answe
         refusal = replace(refusal, asked=tuple(rescued))
         if found is None:
             return _finish(refusal, started, retrieved, spent)
-        first, row, score = found
-        refusal = replace(refusal, signals=row, confidence=score)
+        first = found
+        refusal = replace(refusal, signals=first.signals, confidence=first.score)
 
     sides, kind, completions, heard = _sides(
-        index, q, first, score, shown, deep, qvec, {a.doc for a in rescued}
+        index, q, first, shown, deep, qvec, {a.doc for a in rescued}
     )
     stated = render.statements(sides, index.citation)
     answer = replace(
@@ -81,15 +79,15 @@ def ask(index: OpenIndex, question: str, on_text: OnText | None = None) -> Answe
 
 def _rescue(
     index: OpenIndex, q: str, shown: list[Passage], deep: list[Hit], qvec: np.ndarray
-) -> tuple[tuple[_Draft, dict[str, float], float | None] | None, list[Completion], list[Asked]]:
+) -> tuple[_Draft | None, list[Completion], list[Asked]]:
     """When the first answer was refused: each document that could give a side (as in
     `_sides`, at most `max_sides - 1`) asked alone, best first, until one's answer passes
     the same decision. A document whose own sentences are all that was shown is not asked:
     its prompt would be the first one again. Nor is one whose best chunk is under
     `side_floor`: read alone, a neighbouring article answers a question it is not about
     (SQuAD a: 5 of 200 questions, all unanswerable, answered from such articles at cosines
-    0.31-0.50; RAMDocs a's rescued sources stand at 0.50-0.78). Returns that answer (its
-    draft, signals and score) or None, the calls spent and what each source gave."""
+    0.31-0.50; RAMDocs a's rescued sources stand at 0.50-0.78). Returns that answer or
+    None, the calls spent and what each source gave."""
     policy = index.policy
     best = _best_chunks(deep)
     docs = [
@@ -104,14 +102,10 @@ def _rescue(
         own = _own(index, doc, shown, deep, qvec, q, "")
         draft = _draft(index, own.passages, q, None)
         spent.append(draft.completion)
-        row = signals.compute(q, draft.shown, draft.answer, draft.grounded, draft.completion)
-        score = decide.confidence(row, policy)
-        ok = decide.answerable(draft.grounded) and decide.accept(row, score, policy)
-        value = " ".join(g.text for g in draft.grounded)
         before = source_features(q, doc, own.passages, best, None, False)
-        heard.append(Asked(doc, before, value, ok, score, draft.completion.generate_s, True))
-        if ok:
-            return (draft, row, score), spent, heard
+        heard.append(draft.asked(doc, before, rescue=True))
+        if draft.accepted:
+            return draft, spent, heard
     return None, spent, heard
 
 
@@ -135,7 +129,6 @@ def _sides(
     index: OpenIndex,
     q: str,
     first: _Draft,
-    score: float | None,
     shown: list[Passage],
     deep: list[Hit],
     qvec: np.ndarray,
@@ -146,7 +139,8 @@ def _sides(
     kept if it passes the first answer's decision, then merged by value and judged
     against the documents (rag.conflicts)."""
     policy = index.policy
-    candidates = [conflicts.Candidate(tuple(first.grounded), True, score)]
+    score = first.score
+    candidates = [first.candidate()]
     cited = {p.doc for g in first.grounded for p in g.passages}
     value = candidates[0].value
     best = _best_chunks(deep)
@@ -201,19 +195,11 @@ def _sides(
     completions = []
     heard = []
     for doc in asked:
-        mine = own[doc].passages
-        draft = _draft(index, mine, q, None)
+        draft = _draft(index, own[doc].passages, q, None)
         completions.append(draft.completion)
-        row = signals.compute(q, draft.shown, draft.answer, draft.grounded, draft.completion)
-        mine_score = decide.confidence(row, policy)
-        ok = decide.answerable(draft.grounded) and decide.accept(row, mine_score, policy)
-        candidate = conflicts.Candidate(
-            tuple(draft.grounded), ok, mine_score, relevance=own[doc].relevance
-        )
+        candidate = draft.candidate(own[doc].relevance)
         candidates.append(candidate)
-        heard.append(
-            Asked(doc, before[doc], candidate.value, ok, mine_score, draft.completion.generate_s)
-        )
+        heard.append(draft.asked(doc, before[doc]))
     sides, kind = conflicts.judge(conflicts.merge(q, candidates, policy), index.text, policy)
     return sides, kind, completions, heard
 
@@ -292,22 +278,41 @@ def _of(hits: list[Hit], docs: list[str]) -> list[Hit]:
 
 @dataclass(frozen=True)
 class _Draft:
-    """One model call: the passages it was shown, its answer, and that answer grounded."""
+    """One model call: the passages it was shown, its answer, that answer grounded, and
+    the answer decision on it (its signals, calibrated score, and whether it is given)."""
 
     shown: list[Passage]
     answer: str
     grounded: list[Grounded]
     completion: Completion
+    signals: dict[str, float]
+    score: float | None
+    accepted: bool
+
+    def candidate(self, relevance: float | None = None) -> conflicts.Candidate:
+        return conflicts.Candidate(tuple(self.grounded), self.accepted, self.score, relevance)
+
+    def asked(self, doc: str, before: dict[str, float], rescue: bool = False) -> Asked:
+        """The record of asking `doc` this way: what was known of it, what it gave."""
+        value = self.candidate().value
+        return Asked(
+            doc, before, value, self.accepted, self.score, self.completion.generate_s, rescue
+        )
 
 
 def _draft(index: OpenIndex, shown: list[Passage], q: str, on_text: OnText | None) -> _Draft:
+    """Ask the model with `shown`, ground its answer and decide on it, as every source is."""
+    policy = index.policy
     prompt, fitted = prompts.fit(shown, q, index.settings.n_ctx)
     completion = index.generator.complete(
         prompt, max_tokens=prompts.ANSWER_MAX_TOKENS, on_text=on_text
     )
     draft = reply.parse(completion.text)
-    grounded = ground(draft.answer, draft.evidence, fitted, q, index.policy)
-    return _Draft(fitted, draft.answer, grounded, completion)
+    grounded = ground(draft.answer, draft.evidence, fitted, q, policy)
+    row = signals.compute(q, fitted, draft.answer, grounded, completion)
+    score = decide.confidence(row, policy)
+    accepted = decide.answerable(grounded) and decide.accept(row, score, policy)
+    return _Draft(fitted, draft.answer, grounded, completion, row, score, accepted)
 
 
 def _finish(
