@@ -200,6 +200,13 @@ def _sides(
         candidate = draft.candidate(own[doc].relevance)
         candidates.append(candidate)
         heard.append(draft.asked(doc, before[doc]))
+    # Asked when, a source left without a call (over the cap, or none of its retrieved
+    # sentences dated) may still give its date: read by code, at no call's cost.
+    for doc in others if policy.dated_sides else []:
+        if doc not in agree and doc not in asked and read.get(doc) is None:
+            relevance = best.get(doc, 0.0)
+            dated = conflicts.dated_side(q, doc, index.text(doc), relevance, policy.date_window)
+            candidates += [dated] if dated is not None else []
     sides, kind = conflicts.judge(conflicts.merge(q, candidates, policy), index.text, policy)
     return sides, kind, completions, heard
 

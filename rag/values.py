@@ -30,6 +30,10 @@ FULL_DATE = re.compile(
 _PARTIAL = re.compile(
     rf"^(?:{_YEAR}|{_MONTH}\s+{_YEAR}|{_DAY}\s+(?:of\s+)?{_MONTH}|{_MONTH}\s+{_DAY})$"
 )
+# A month with its year ("June 1936") and a year on its own (1000-2099), for what a
+# sentence gives when it gives no full date.
+_MONTH_YEAR = re.compile(rf"\b{_MONTH}\s+{_YEAR}\b")
+_BARE_YEAR = re.compile(r"(?<![\d,.])\b(?:1\d{3}|20\d\d)\b(?![\d,.]\d)")
 _ASKS_YEAR = re.compile(r"\b(?:what|which)\s+(?:year|decade|century)\b", re.I)
 # Words and numbers, an ordinal's suffix dropped: "1st" is the day "1".
 _TOKEN = re.compile(r"(\d+)(?:st|nd|rd|th)\b|\w+")
@@ -37,6 +41,17 @@ _TOKEN = re.compile(r"(\d+)(?:st|nd|rd|th)\b|\w+")
 
 def _tokens(text: str) -> set[str]:
     return {m.group(1) or m.group().lower() for m in _TOKEN.finditer(text)}
+
+
+def dates(sentence: str) -> list[tuple[int, int]]:
+    """Each date the sentence gives, as fully as it gives it: its full dates, then its
+    months with a year outside them, then its years outside both, as (start, end)."""
+    found: list[tuple[int, int]] = []
+    for pattern in (FULL_DATE, _MONTH_YEAR, _BARE_YEAR):
+        for m in pattern.finditer(sentence):
+            if not any(s <= m.start() < e for s, e in found):
+                found.append(m.span())
+    return sorted(found)
 
 
 def trimmed(value: str, question: str) -> str:

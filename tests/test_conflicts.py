@@ -267,6 +267,20 @@ def test_a_source_asked_by_kind_is_as_relevant_as_its_best_sentence(
     assert conflicts.same_question("When was Cove Fort built?", first, other, RULES) is same
 
 
+def test_a_date_read_by_code_answers_the_part_asked() -> None:
+    """The first answer's sentence names the church; the other source's says only that it
+    was built then. A model's evidence that shares no part would be another question's;
+    a date code read next to "built" answers this one."""
+    question = "When was the Swedish Lutheran Church built?"
+    first = candidate("1874", passage("a.txt", "The Swedish Lutheran Church dates from 1874."))
+    text = "It was built in 1872 by settlers."
+    read = conflicts.dated_side(question, "b.txt", text, 0.8, 4)
+    assert read is not None
+    model = candidate("1872", passage("b.txt", text))
+    assert not conflicts.same_question(question, first, model, RULES)
+    assert conflicts.same_question(question, first, read, RULES)
+
+
 def test_a_rejected_candidate_makes_no_side_shown_but_still_merges() -> None:
     sides = conflicts.merge(
         "When was the party founded?",
@@ -927,3 +941,77 @@ def test_a_single_source_is_not_asked_again_alone(tmp_path: Path) -> None:
     }
     answer = _rescued(tmp_path, docs, rescue=True)
     assert answer.abstained and answer.model_calls == 1
+
+
+# --- a source's date read by code -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "value"),
+    [
+        # The one date near what is asked ("built"), in a sentence without the name.
+        (
+            "When was Cove Fort built?",
+            "Cove Fort is a battery near Cobh. It was built in 1743 by the army.",
+            "1743",
+        ),
+        # The same date twice: the fullest wording is kept.
+        (
+            "When was Porush born?",
+            "Porush was born in 1916. He was born on 2 April 1916 in Jerusalem.",
+            "2 April 1916",
+        ),
+        # A date a clause away dates something else.
+        (
+            "When was Kevin Lewis born?",
+            "Lewis was born in Hull and played for the youth team before joining Stoke in 1972.",
+            None,
+        ),
+        # Two dates in the sentence, or two sentences with different dates: not one answer.
+        ("When was the church built?", "The church was built in 1872 and rebuilt in 1928.", None),
+        (
+            "When was the church built?",
+            "The first church was built in 1872. The new church was built in 1928.",
+            None,
+        ),
+        # Only the question's names near the date: not what is asked.
+        ("When was Cove Fort built?", "Cove Fort hosted 300 visitors in 1990.", None),
+        # Not asked when.
+        ("Where was Cove Fort built?", "It was built in 1743 by the army.", None),
+    ],
+)
+def test_dated_side_reads_the_one_date_a_source_gives(
+    question: str, text: str, value: str | None
+) -> None:
+    side = conflicts.dated_side(question, "d.txt", text, 0.7, 4)
+    assert (side.value if side else None) == value
+    if side is not None:
+        (p,) = side.passages
+        assert text[p.start : p.end] == p.text and side.value in p.text
+        assert side.accepted and side.confidence is None and side.relevance == 0.7
+
+
+def test_a_source_over_the_cap_gives_its_date_without_a_call(tmp_path: Path) -> None:
+    """Three sources besides the first, two calls: the third is read by code, and cited
+    to the sentence it read."""
+    docs = {**PARTIES, "club.txt": "The PMK football club of Lille was founded in 1921."}
+    answers = {}
+    for dated in (False, True):
+        folder = tmp_path / str(dated)
+        folder.mkdir()
+        opened = open_corpus(
+            folder,
+            docs,
+            first_match(YEAR),
+            conflict_relevance=0.5,
+            side_floor=0.0,
+            dated_sides=dated,
+        )
+        answer = opened.ask("When was the PMK founded?")
+        answers[dated] = {s.text for s in answer.statements}
+        assert answer.model_calls == 3
+        assert spans_hold(answer, folder / "corpus")
+    assert len(answers[False]) == 3
+    assert answers[True] == {"1989", "1981", "1975", "1921"}
+    (tamil,) = [s for s in answer.statements if s.docs == ("tamil.txt",)]
+    assert tamil.text == "1981" and tamil.confidence is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rag.records import Passage
-from rag.values import fuller, trimmed
+from rag.values import dates, fuller, trimmed
 
 
 def passage(text: str) -> Passage:
@@ -80,3 +80,21 @@ def test_the_fuller_value_is_copied_from_the_passage() -> None:
 )
 def test_trimmed(value: str, question: str, expected: str) -> None:
     assert trimmed(value, question) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "found"),
+    [
+        ("It was built in 1743 and rebuilt.", ["1743"]),
+        (
+            "Opened 20 April 1910, closed June 1936, renovated in 2019.",
+            ["20 April 1910", "June 1936", "2019"],
+        ),
+        # A year inside a fuller date is that date, not a second one.
+        ("It aired on August 10, 1966.", ["August 10, 1966"]),
+        # Counts and decades are not years.
+        ("It holds 1,200 seats and 25000 books from the 1990s.", []),
+    ],
+)
+def test_dates_are_found_as_fully_as_given(sentence: str, found: list[str]) -> None:
+    assert [sentence[s:e] for s, e in dates(sentence)] == found
