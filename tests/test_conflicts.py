@@ -662,6 +662,17 @@ def spans_hold(answer: Answer, folder: Path) -> bool:
 
 
 YEAR = r"\b19\d\d\b"
+
+
+def ask_in(folder: Path, docs: dict[str, str], question: str, **policy: object) -> Answer:
+    """`question` asked of `docs` in a corpus of its own under `folder`, the fake model
+    answering with each passage's year; every citation must hold its span."""
+    folder.mkdir()
+    answer = open_corpus(folder, docs, first_match(YEAR), **policy).ask(question)
+    assert spans_hold(answer, folder / "corpus")
+    return answer
+
+
 PARTIES = {
     "kosovo.txt": "The PMK was founded in 1989 by students in Pristina.",
     "tamil.txt": "Founded in 1981, the PMK is a party of Tamil Nadu.",
@@ -723,21 +734,17 @@ def test_a_source_below_the_top_k_is_found_side_depth_deep(tmp_path: Path) -> No
     """With k=1 only one chunk is read for the first answer; the other parties sit deeper."""
     found = {}
     for depth in (0, 4):
-        folder = tmp_path / str(depth)
-        folder.mkdir()
-        opened = open_corpus(
-            folder,
+        answer = ask_in(
+            tmp_path / str(depth),
             PARTIES,
-            first_match(YEAR),
+            "When was the PMK founded?",
             k=1,
             max_sides=3,
             conflict_relevance=0.5,
             side_depth=depth,
             side_floor=0.0,
         )
-        answer = opened.ask("When was the PMK founded?")
         found[depth] = {s.text for s in answer.statements}
-        assert spans_hold(answer, folder / "corpus")
     assert len(found[0]) == 1
     assert found[4] == {"1989", "1981", "1975"}
 
@@ -997,20 +1004,16 @@ def test_a_source_over_the_cap_gives_its_date_without_a_call(tmp_path: Path) -> 
     docs = {**PARTIES, "club.txt": "The PMK football club of Lille was founded in 1921."}
     answers = {}
     for dated in (False, True):
-        folder = tmp_path / str(dated)
-        folder.mkdir()
-        opened = open_corpus(
-            folder,
+        answer = ask_in(
+            tmp_path / str(dated),
             docs,
-            first_match(YEAR),
+            "When was the PMK founded?",
             conflict_relevance=0.5,
             side_floor=0.0,
             dated_sides=dated,
         )
-        answer = opened.ask("When was the PMK founded?")
         answers[dated] = {s.text for s in answer.statements}
         assert answer.model_calls == 3
-        assert spans_hold(answer, folder / "corpus")
     assert len(answers[False]) == 3
     assert answers[True] == {"1989", "1981", "1975", "1921"}
     (tamil,) = [s for s in answer.statements if s.docs == ("tamil.txt",)]
