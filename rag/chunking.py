@@ -11,10 +11,38 @@ from collections.abc import Iterator
 
 from rag.records import Chunk
 
+# Which rule cut the sentences, recorded in the index's manifest: chunks, and the spans
+# citations are read from, follow it. 2: no cut after an initial or an abbreviation.
+# Raise it whenever the cuts change, so an index cut by another rule is rebuilt.
+SENTENCE_RULE = 2
+
 # A sentence ends at . ! ? or an ellipsis, plus any closing quotes or brackets, when
 # whitespace follows. A line break always ends a sentence: headlines and paragraphs in
 # news copy often lack final punctuation.
 _BOUNDARY = re.compile(r"""[.!?…]+["'’”)\]]*(?=\s)|\n""")
+# A lone full stop after an initial ("John M. Stahl", "U.S. Army", "p. 10") or after an
+# abbreviation that stands before a name or number ("St. Louis", "No. 5") is no sentence
+# end, and neither is one followed by a lower-case word ("e.g. the", "Inc. or its"). Cut
+# there, a name is split across two spans, and a value read from the first is cut short.
+# The cost, a sentence that really ends in "World War I." joined to the next, is the
+# lesser harm: a longer span still holds its sentence whole.
+_ABBREVIATED = re.compile(
+    r"""(?:(?<![\w.'’-])(?:[A-Za-z]\.)*[A-Za-z]
+    |(?<![\w'’-])(?:Mr|Mrs|Ms|Dr|St|Mt|Ft|Jr|Sr|Prof|Gen|Lt|Col|Capt|Sgt|Rev|Hon|Gov|Sen
+    |Rep|No|Nos|Vol|vs|Inc|Co|Corp|Ltd|Bros|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov
+    |Dec|approx|ca|e\.g|i\.e|cf|al|fig|Fig))$""",
+    re.VERBOSE,
+)
+_LOWER_NEXT = re.compile(r"\s*[a-z]")
+
+
+def _ends_sentence(text: str, match: re.Match[str]) -> bool:
+    """A boundary match is a sentence end unless it is a lone full stop that abbreviates."""
+    if match.group() != ".":
+        return True
+    if _LOWER_NEXT.match(text, match.end()):
+        return False
+    return not _ABBREVIATED.search(text, max(0, match.start() - 12), match.start())
 
 
 def sentence_spans(text: str, base: int = 0, max_chars: int = 400) -> Iterator[tuple[int, int]]:
@@ -24,7 +52,8 @@ def sentence_spans(text: str, base: int = 0, max_chars: int = 400) -> Iterator[t
     piece has none) so no span can outgrow a chunk.
     """
     pos = 0
-    cuts = [m.end() for m in _BOUNDARY.finditer(text)] + [len(text)]
+    cuts = [m.end() for m in _BOUNDARY.finditer(text) if _ends_sentence(text, m)]
+    cuts.append(len(text))
     for cut in cuts:
         start, end = _trim(text, pos, cut)
         pos = cut

@@ -21,6 +21,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from rag.chunking import SENTENCE_RULE
 from rag.embed import DIM, MODEL_NAME
 from rag.errors import StoreError
 
@@ -72,7 +73,11 @@ def expected_settings(chunk_chars: int, overlap: int) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "embedding_model": MODEL_NAME,
         "dim": DIM,
-        "chunking": {"max_chars": chunk_chars, "overlap_sentences": overlap},
+        "chunking": {
+            "max_chars": chunk_chars,
+            "overlap_sentences": overlap,
+            "sentence_rule": SENTENCE_RULE,
+        },
     }
 
 
@@ -97,6 +102,14 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     problem = _shape_problem(manifest)
     if problem:
         raise StoreError(f"index manifest {path} is corrupt ({problem}); run `rag index`")
+    # Before the rule was recorded, sentences were cut by rule 1.
+    rule = manifest["chunking"].get("sentence_rule", 1)
+    if rule != SENTENCE_RULE:
+        kind = OlderFormat if _is_int(rule) and rule < SENTENCE_RULE else StoreError
+        raise kind(
+            f"index in {folder} was cut into sentences by rule {rule}, this rag cuts by rule "
+            f"{SENTENCE_RULE}; run `rag index` to rebuild it"
+        )
     return manifest
 
 

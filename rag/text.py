@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from rag.chunking import sentence_spans
+
 # A number (with separators and an ordinal or plural tail), or a word that starts with
 # a letter and may carry apostrophes and hyphens ("Kim’s", "Jong-un").
 WORD = re.compile(r"\d[\d,.]*\d(?:st|nd|rd|th|s)?|\d|[^\W\d_][\w’'\-]*", re.UNICODE)
@@ -51,10 +53,6 @@ MARKERS = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 # Stripping also takes the space before a marker, so "two [1]." becomes "two.".
 _SPACED_MARKERS = re.compile(r"\s*" + MARKERS.pattern)
 
-# A sentence ends at . ! or ? followed by space and a capital or digit, so "1,000.5" and
-# "e.g. the" stay whole.
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
-
 
 def terms(text: str) -> list[str]:
     """Normalised content terms: lower case, numbers without separators, light stemming."""
@@ -84,9 +82,9 @@ def stem(word: str) -> str:
 
 
 def answer_sentences(text: str) -> list[str]:
-    """The sentences of an answer, stripped, empty ones dropped."""
-    parts = _SENTENCE_END.split(text.strip())
-    return [p.strip() for p in parts if p.strip()]
+    """The sentences of an answer, stripped, empty ones dropped: cut where a source's
+    sentences are cut (rag.chunking), so "John M. Stahl" stays one name here too."""
+    return [text[s:e] for s, e in sentence_spans(text, max_chars=max(1, len(text)))]
 
 
 def strip_markers(text: str) -> str:

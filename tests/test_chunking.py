@@ -1,5 +1,6 @@
 """Offsets are exact for any Unicode text: chunks and sentences slice back to themselves."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -72,3 +73,36 @@ def test_overlap_repeats_one_sentence_between_chunks() -> None:
         "Two is here. Three is here.",
         "Three is here. Four is here.",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # An initial or a run of initials is no sentence end.
+        (
+            "The first was directed by John M. Stahl in 1934. It won.",
+            ["The first was directed by John M. Stahl in 1934.", "It won."],
+        ),
+        ("He joined the U.S. Army. He left.", ["He joined the U.S. Army.", "He left."]),
+        ("See p. 10. Then stop.", ["See p. 10.", "Then stop."]),
+        # Nor is an abbreviation that stands before a name or a number.
+        (
+            "Mr. Smith met Dr. Jones in St. Louis on Sept. 5. They talked.",
+            ["Mr. Smith met Dr. Jones in St. Louis on Sept. 5.", "They talked."],
+        ),
+        ("It is No. 5 on the list. Next.", ["It is No. 5 on the list.", "Next."]),
+        # Nor a full stop before a lower-case word.
+        ("Troops, e.g. engineers, went. Home.", ["Troops, e.g. engineers, went.", "Home."]),
+        ("Main St. in Greenville. Next.", ["Main St. in Greenville.", "Next."]),
+        # Other words still end sentences, and so do ! and ? before anything.
+        (
+            "It is in Greenville, Ky. He lived there.",
+            ["It is in Greenville, Ky.", "He lived there."],
+        ),
+        ("Who went? they did! Fine.", ["Who went?", "they did!", "Fine."]),
+        # The cost, measured and accepted: a sentence that ends in an initial runs on.
+        ("He fought in World War I. Then he wrote.", ["He fought in World War I. Then he wrote."]),
+    ],
+)
+def test_sentences_do_not_end_at_initials_or_abbreviations(text: str, expected: list[str]) -> None:
+    assert [text[s:e] for s, e in sentence_spans(text)] == expected

@@ -293,6 +293,14 @@ def _older_format(settings: Settings) -> None:
     path.write_text(json.dumps(data | {"format_version": 1}))
 
 
+def _older_sentences(settings: Settings) -> None:
+    """A manifest from before the sentence rule was recorded: cut by rule 1."""
+    path = settings.index / manifest.MANIFEST
+    data = json.loads(path.read_text())
+    del data["chunking"]["sentence_rule"]
+    path.write_text(json.dumps(data))
+
+
 def _corrupt_vectors(settings: Settings) -> None:
     data = json.loads((settings.index / manifest.MANIFEST).read_text())
     (settings.index / data["vectors_file"]).write_bytes(b"garbage")
@@ -302,6 +310,7 @@ def _corrupt_vectors(settings: Settings) -> None:
     ("damage", "said"),
     [
         (_older_format, "has format version 1, this rag reads version 3; rebuilding it"),
+        (_older_sentences, "by rule 1, this rag cuts by rule 2; rebuilding it"),
         (_corrupt_vectors, "does not match its manifest; rebuilding it from scratch"),
     ],
 )
@@ -325,6 +334,9 @@ def test_ask_rebuilds_an_index_of_an_older_format_but_not_a_corrupt_one(
     log: list[str] = []
     make(settings, log).sync()
     assert any("format version 1" in m and "rebuilding it" in m for m in log)
+    _older_sentences(settings)
+    make(settings, log).sync()
+    assert any("by rule 1" in m and "rebuilding it" in m for m in log)
     _corrupt_vectors(settings)
     with pytest.raises(StoreError, match="run `rag index`"):
         make(settings).sync()

@@ -57,6 +57,11 @@ def test_stem_removes_one_ending_only_from_long_words(word: str, expected: str) 
         # No split inside a number or before a lowercase word.
         ("It cost 1.5 million.", ["It cost 1.5 million."]),
         ("Troops, e.g. engineers, went.", ["Troops, e.g. engineers, went."]),
+        # A name's initial ends no sentence, as in the sources (rag.chunking).
+        (
+            "John M. Stahl directed it. Sirk did not.",
+            ["John M. Stahl directed it.", "Sirk did not."],
+        ),
         ("  Padded.  ", ["Padded."]),
         ("   ", []),
     ],
