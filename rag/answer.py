@@ -4,6 +4,7 @@ parse, ground, score, decide, compare sources, answer."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -252,21 +253,32 @@ def _own(
     """The document's shown passages, numbered from 1; for a document none of whose
     sentences made the shown list, its own best retrieved sentences. When these hold no
     value of the kind of `value` (the first answer), its best retrieved sentences that do
-    (policy `kind_sentences`)."""
-    cap = index.policy.side_passages
+    (policy `kind_sentences`); for a number, when none holds one beside a term the
+    question asks about, its best retrieved sentences that do (policy `asked_sentences`),
+    if it has any."""
+    policy = index.policy
+    cap = policy.side_passages
 
-    def lacks_kind(own: list[Passage]) -> bool:
-        return index.policy.kind_sentences and not conflicts.could_give(
-            value, [p.text for p in own]
-        )
+    def lacks(own: list[Passage], fits: Callable[[str], bool]) -> bool:
+        return policy.kind_sentences and not any(fits(p.text) for p in own)
+
+    def of_kind(text: str) -> bool:
+        return conflicts.could_give(value, [text])
+
+    def fits(text: str) -> bool:
+        if policy.asked_sentences:
+            return conflicts.answers_kind(q, value, text)
+        return of_kind(text)
 
     own = conflicts.own_passages(shown, doc)[:cap]
-    if own and not lacks_kind(own):
+    if own and not lacks(own, fits):
         return _Source(own)
     # Only now the document's retrieved sentences: most sources are asked as shown.
     mine = _evidence(index, _of(deep, [doc]))
     own = own or _ranked(index, mine, qvec, cap, q)
-    giving = [s for s in mine if conflicts.could_give(value, [s[3]])] if lacks_kind(own) else []
+    giving = [s for s in mine if fits(s[3])] if lacks(own, fits) else []
+    if not giving and lacks(own, of_kind):
+        giving = [s for s in mine if of_kind(s[3])]
     if not giving:
         return _Source(own)
     return _Source(_ranked(index, giving, qvec, cap, q), max((p.dense for p in own), default=None))

@@ -138,6 +138,24 @@ def could_give(value: str, texts: Iterable[str]) -> bool:
     return True
 
 
+def answers_kind(question: str, value: str, text: str) -> bool:
+    """Whether a sentence could give a side for a number: it holds one, and a term the
+    question asks about beyond its names ("The population was 2,197 at the 2010 census"
+    for "What is the population of Hughesville?", where "Hughesville is located at
+    (38.533731, −76.782220)" holds numbers but no population). A count is written beside
+    what it counts; a date is not held to this, because it often stands apart from its
+    verb ("Empress Borjigit (28 March 1613 – 1641)" answers "born" without the word:
+    RAMDocs a, where holding dates to it lost three right dates and gained one). Any
+    sentence that could give a value could for other kinds, or when the question asks
+    about nothing but names."""
+    if not could_give(value, [text]):
+        return False
+    if value_kind(value) != "number":
+        return True
+    asked = asked_about(question)
+    return not asked or bool(asked & set(terms(text)))
+
+
 def agreeing(
     question: str,
     value: str,
@@ -195,7 +213,7 @@ def dated_side(
     those left over), but the model reads many dates code cannot (43 right ones there)."""
     if not asks_date(question):
         return None
-    asked = _asked_about(question)
+    asked = asked_about(question)
     if not asked:
         return None
     found: list[tuple[int, int, int, int]] = []
@@ -224,7 +242,7 @@ def _near(sentence: str, span: tuple[int, int], asked: set[str], window: int) ->
     return bool(asked & set(terms(" ".join(before + after))))
 
 
-def _asked_about(question: str) -> set[str]:
+def asked_about(question: str) -> set[str]:
     """The question's terms less its names (its capitalised words after the first, and
     what it quotes) and the question word: what it asks about them."""
     words = WORD.findall(question)

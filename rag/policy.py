@@ -63,6 +63,11 @@ class Policy:
     # over: a page's date often stands outside the sentences most like the question
     # (RAMDocs a: "Cove Fort ... founded in 1867" behind three undated ones).
     kind_sentences: bool = True
+    # For a number, the same when none of those sentences holds one beside a term the
+    # question asks about beyond its names: "Hughesville is located at (38.533731,
+    # −76.782220)" holds numbers, but "The population was 2,197" answers "What is the
+    # population of Hughesville?" (RAMDocs a; rag.conflicts.answers_kind).
+    asked_sentences: bool = True
     # When the first answer, read from the passages of several documents together, is
     # refused, each of those documents (the sources `_sides` would ask, within the same
     # `max_sides - 1` calls, each reaching `side_floor`) is asked alone until one's answer

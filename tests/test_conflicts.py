@@ -142,6 +142,36 @@ def test_could_give_needs_a_value_of_the_answers_kind(
     assert conflicts.could_give(value, texts) is could
 
 
+@pytest.mark.parametrize(
+    ("question", "value", "text", "answers"),
+    [
+        # A number beside a term the question asks about beyond its names.
+        ("What is the population of Hughesville?", "5,000", "The population was 2,197.", True),
+        # Numbers, but nothing the question asks about: coordinates are no population.
+        ("What is the population of Hughesville?", "5,000", "It is at (38.53, -76.78).", False),
+        ("How many people live in Hughesville?", "5,000", "It had 2,197 people.", True),
+        # No value of the kind at all.
+        ("What is the population of Hughesville?", "5,000", "The population grew.", False),
+        # A question asking about nothing but names: any sentence of the kind.
+        ("What is Hughesville's?", "5,000", "It is at (38.53, -76.78).", True),
+        # A date need not stand beside its verb: "(28 March 1613 – 1641)" answers "born".
+        (
+            "When was Borjigit born?",
+            "1613",
+            "Borjigit (28 March 1613 – 1641) was an empress.",
+            True,
+        ),
+        ("When was Cove Fort built?", "1867", "Cove Fort was built of stone.", False),
+        # Other kinds: any sentence could give one.
+        ("Who built Cove Fort?", "Ira Hinckley", "It is made of stone.", True),
+    ],
+)
+def test_answers_kind_needs_a_term_asked_about(
+    question: str, value: str, text: str, answers: bool
+) -> None:
+    assert conflicts.answers_kind(question, value, text) is answers
+
+
 # --- merging candidates into sides -----------------------------------------------------------
 
 A = passage("a.txt", "The party was founded on August 10 in Pristina.", 0.9)
@@ -874,6 +904,34 @@ def test_a_source_is_asked_with_its_sentences_that_hold_the_kind(
     if kind_sentences:
         assert {s.text for s in answer.statements} == {"4 March 1999", "2001"}
         assert answer.asked[0].doc == "other.txt"
+    assert spans_hold(answer, tmp_path / "corpus")
+
+
+@pytest.mark.parametrize(("asked_sentences", "value"), [(True, "2,197"), (False, "38.53")])
+def test_a_source_is_asked_with_its_number_beside_what_is_asked(
+    tmp_path: Path, asked_sentences: bool, value: str
+) -> None:
+    """The other source's sentence most like the question holds numbers (coordinates), but
+    its population stands in a later one: it is asked with that one and gives its side."""
+    docs = {
+        "first.txt": "The population of Hughesville was 5,000 in 2010.",
+        "other.txt": "Hughesville is what it is, at (38.53, -76.78). "
+        "The population was 2,197 at the 2010 census.",
+    }
+    opened = open_corpus(
+        tmp_path,
+        docs,
+        first_match(r"\d[\d,.]*\d"),
+        conflict_top=6,
+        conflict_relevance=0.0,
+        side_floor=0.0,
+        side_passages=1,
+        asked_sentences=asked_sentences,
+    )
+    answer = opened.ask("What is the population of Hughesville?")
+    assert answer.asked[0].doc == "other.txt" and answer.asked[0].value == value
+    if asked_sentences:
+        assert {s.text for s in answer.statements} == {"5,000", "2,197"}
     assert spans_hold(answer, tmp_path / "corpus")
 
 
