@@ -122,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         if not path.exists():
             print(f"error: {path} does not exist", file=sys.stderr)
             return 2
+    if not args.run.is_file():
+        print(f"error: {args.run} is a folder; give its results.jsonl", file=sys.stderr)
+        return 2
     try:
         total, counts = losses(args.run, args.set, args.depth)
     except (RagError, KeyError) as exc:

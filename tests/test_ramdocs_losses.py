@@ -3,11 +3,12 @@ counted at, on small hand-made answers."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchmarks.ramdocs_losses import STAGES, lost_at
+from benchmarks.ramdocs_losses import STAGES, lost_at, main
 
 
 def answer(
@@ -65,3 +66,11 @@ def test_lost_at(
 ) -> None:
     assert lost_at("1981", given, givers, retrieved) == stage
     assert stage is None or stage in STAGES
+
+
+def test_a_run_folder_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--run", str(tmp_path), "--set", "a"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
