@@ -13,6 +13,12 @@
     #    risk-coverage table, applied to the recorded answers of that corpus
     .venv/bin/python benchmarks/calibrate.py report reports/external/squad2-c-*/results.jsonl
 
+    # 4. choose the vetoes (rag.signals.LACKS) on the same fitting files, keeping the
+    #    score and its operating point, and the seed suite's bars; adds them to the file
+    .venv/bin/python benchmarks/calibrate.py fit-vetoes reports/calibration/seeds.jsonl \
+        reports/external/squad2-a-*/results.jsonl reports/external/squad2-b-*/results.jsonl \
+        --gate reports/calibration/seeds.jsonl
+
 The decision is a pure function of the recorded signals, so applying a policy to recorded
 answers gives what the product answers under it (rows refused by the recording policy stay
 refused; an answer the policy refuses becomes a refusal, scored as one).
@@ -26,9 +32,12 @@ the question has no answer), a refusal earns 1 when the question has no answer, 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
+import itertools
 import json
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,7 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag.policy import CALIBRATION, RULES
-from rag.signals import NAMES
+from rag.signals import LACKS, NAMES, lacks
 
 L2 = 1.0
 # The recording policy: no score and no type veto, so every grounded answer is given and
@@ -69,7 +78,7 @@ def rows_from(path: Path) -> list[Row]:
         answerable = bool(score["answerable"])
         out.append(
             Row(
-                signals={k: float(v) for k, v in (answer.get("signals") or {}).items()},
+                signals=signals_of(data),
                 answered=not answer["abstained"],
                 correct=bool(score["correct"]),
                 if_answered=float(score["f1"]) if answerable else 0.0,
@@ -77,6 +86,37 @@ def rows_from(path: Path) -> list[Row]:
             )
         )
     return out
+
+
+def signals_of(data: Mapping[str, Any]) -> dict[str, float]:
+    """A recorded answer's signals. Recordings made before the LACKS signals existed get
+    them computed here, from the first statement's citations and the corpus the row was
+    asked of (its "set" under benchmarks/external.py's data root, else the seeds): they
+    are pure functions of the question and the cited texts, so no model is run again."""
+    answer = data["answer"]
+    signals = {k: float(v) for k, v in (answer.get("signals") or {}).items()}
+    if not signals or all(name in signals for name in LACKS):
+        return signals
+    statements = answer.get("statements") or []
+    if not statements:  # a refusal: nothing was cited, and the decision is not reached
+        return signals
+    citations = answer.get("citations") or []
+    cited = [citations[i] for i in statements[0]["citations"]]
+    texts = _corpus(str(data.get("set") or ""))
+    docs = list(dict.fromkeys(c["doc"] for c in cited))
+    return signals | lacks(
+        answer["question"], [c["quote"] for c in cited], [texts[d] for d in docs]
+    )
+
+
+@functools.cache
+def _corpus(set_name: str) -> dict[str, str]:
+    """Every document's text of an external set ("squad2/a"), or of the seeds for ""."""
+    from benchmarks.external import data_root
+    from rag.settings import REPO
+
+    folder = data_root() / set_name / "corpus" if set_name else REPO / "seeds"
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.rglob("*.txt"))}
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarray, float]:
@@ -97,47 +137,77 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarr
     return w[:d], float(w[d])
 
 
-def _given(row: Row, score: float | None, threshold: float, veto: bool) -> bool:
+def _given(
+    row: Row, score: float | None, threshold: float, veto: bool, vetoes: tuple[str, ...] = ()
+) -> bool:
     if not (row.answered and score is not None) or score < threshold:
+        return False
+    if any(row.signals.get(name, 0.0) for name in vetoes):
         return False
     return not veto or bool(row.signals.get("fits_type", 1.0))
 
 
 def utility(
-    rows: list[Row], scores: list[float | None], threshold: float, veto: bool = False
+    rows: list[Row],
+    scores: list[float | None],
+    threshold: float,
+    veto: bool = False,
+    vetoes: tuple[str, ...] = (),
 ) -> float:
     """Mean SQuAD2-style value when answers scoring below `threshold` (or, with `veto`, not
-    of the question's type) are refused."""
+    of the question's type, or with a non-zero signal of `vetoes`) are refused."""
     total = 0.0
     for row, score in zip(rows, scores, strict=True):
-        given = _given(row, score, threshold, veto)
+        given = _given(row, score, threshold, veto, vetoes)
         total += row.if_answered if given else row.if_refused
     return total / len(rows)
+
+
+def seed_figures(
+    rows: list[Row],
+    scores: list[float | None],
+    threshold: float,
+    veto: bool,
+    vetoes: tuple[str, ...] = (),
+) -> dict[str, float]:
+    """The seed regression suite's answer figures under a decision, from a recording."""
+    answerable = [(r, s) for r, s in zip(rows, scores, strict=True) if r.if_refused == 0.0]
+    unanswerable = [(r, s) for r, s in zip(rows, scores, strict=True) if r.if_refused == 1.0]
+    figures: dict[str, float] = {}
+    if answerable:
+        figures["answer_accuracy"] = _share(
+            [_given(r, s, threshold, veto, vetoes) and r.correct for r, s in answerable]
+        )
+        figures["false_refusal_rate"] = _share(
+            [not _given(r, s, threshold, veto, vetoes) for r, s in answerable]
+        )
+    if unanswerable:
+        figures["refusal_accuracy"] = _share(
+            [not _given(r, s, threshold, veto, vetoes) for r, s in unanswerable]
+        )
+    return figures
 
 
 def gate(rows: list[Row], scores: list[float | None], threshold: float, veto: bool) -> bool:
     """Whether the seed regression suite's bars (rag.evaluate.THRESHOLDS) still hold."""
     from rag.evaluate import THRESHOLDS
 
-    answerable = [(r, s) for r, s in zip(rows, scores, strict=True) if r.if_refused == 0.0]
-    unanswerable = [(r, s) for r, s in zip(rows, scores, strict=True) if r.if_refused == 1.0]
-    figures: dict[str, float] = {}
-    if answerable:
-        figures["answer_accuracy"] = _share(
-            [_given(r, s, threshold, veto) and r.correct for r, s in answerable]
-        )
-        figures["false_refusal_rate"] = _share(
-            [not _given(r, s, threshold, veto) for r, s in answerable]
-        )
-    if unanswerable:
-        figures["refusal_accuracy"] = _share(
-            [not _given(r, s, threshold, veto) for r, s in unanswerable]
-        )
-    for name, value in figures.items():
+    for name, value in seed_figures(rows, scores, threshold, veto).items():
         op, bar = THRESHOLDS[name]
         if (op == ">=" and value < bar) or (op == "<=" and value > bar):
             return False
     return True
+
+
+def no_worse(figures: dict[str, float], before: dict[str, float]) -> bool:
+    """Whether no seed figure is worse than `before` (a change judged on its own: the live
+    suite, which also reads refused answers again, passes its bars before it)."""
+    from rag.evaluate import THRESHOLDS
+
+    return all(
+        value >= before[name] if THRESHOLDS[name][0] == ">=" else value <= before[name]
+        for name, value in figures.items()
+    )
 
 
 def _share(flags: list[bool]) -> float:
@@ -213,6 +283,45 @@ def fit(paths: list[Path], out: Path, gated: Path | None = None) -> dict[str, An
     return result
 
 
+def fit_vetoes(paths: list[Path], calibration: Path, gated: Path) -> dict[str, Any]:
+    """Choose which LACKS signals refuse an answer, keeping `calibration`'s score, operating
+    point and type veto: the set that maximises utility on `paths` among those that leave
+    no figure of the seed suite (the `gated` recording) worse than no veto does, the
+    smaller set on a tie.
+    Writes the choice into `calibration` and returns every set's figures."""
+    from rag.decide import confidence
+    from rag.policy import calibrated
+
+    policy = calibrated(calibration)
+    rows = [r for p in paths for r in rows_from(p)]
+    seeds = rows_from(gated)
+    scores = [confidence(r.signals, policy) if r.answered and r.signals else None for r in rows]
+    seed_scores = [
+        confidence(r.signals, policy) if r.answered and r.signals else None for r in seeds
+    ]
+    point = (policy.min_confidence, policy.type_veto)
+    before = seed_figures(seeds, seed_scores, *point)
+    options = [
+        (
+            vetoes,
+            utility(rows, scores, *point, vetoes),
+            no_worse(seed_figures(seeds, seed_scores, *point, vetoes), before),
+        )
+        for size in range(len(LACKS) + 1)
+        for vetoes in itertools.combinations(LACKS, size)
+    ]
+    allowed = [o for o in options if o[2]]
+    chosen = max(allowed, key=lambda o: (o[1], -len(o[0])))[0]
+    data = json.loads(calibration.read_text(encoding="utf-8"))
+    data["vetoes"] = list(chosen)
+    data["vetoes_fitted_on"] = [str(p) for p in paths]
+    calibration.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return {
+        "chosen": list(chosen),
+        "options": [{"vetoes": list(v), "utility": u, "seeds_no_worse": k} for v, u, k in options],
+    }
+
+
 def _squad_scores(path: Path) -> list[tuple[dict[str, float], Any]]:
     """(signals, SquadScore) of each recorded SQuAD question."""
     from rag.external_squad import SquadScore
@@ -223,7 +332,7 @@ def _squad_scores(path: Path) -> list[tuple[dict[str, float], Any]]:
             data = json.loads(line)
             fields = {k: v for k, v in data["score"].items() if k not in ("correct", "squad2_f1")}
             fields["span_chars"] = tuple(fields["span_chars"])
-            out.append((data["answer"].get("signals") or {}, SquadScore(**fields)))
+            out.append((signals_of(data), SquadScore(**fields)))
     return out
 
 
@@ -266,8 +375,13 @@ def report(path: Path, calibration: Path) -> dict[str, Any]:
             )
             scores.append(score if keep else _refuse(score))
         rows[name] = summarize_squad(scores)
+    # The curve moves the threshold only: an answer the policy's vetoes refuse (its type,
+    # what its sources lack) is refused at every threshold.
+    vetoing = replace(fitted, min_confidence=0.0)
     scored = [
         replace(score, confidence=confidence(sig, fitted) if sig else None)
+        if score.refused or not sig or accept(sig, None, vetoing)
+        else _refuse(score)
         for sig, score in recorded
     ]
     curve = risk_coverage(scored, [round(t / 20, 2) for t in range(0, 20)])
@@ -312,12 +426,24 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument(
         "--gate", type=Path, help="a seeds recording whose regression bars must still hold"
     )
+    v = sub.add_parser("fit-vetoes", help="choose the vetoes, keeping the fitted score")
+    v.add_argument("files", type=Path, nargs="+")
+    v.add_argument("--calibration", type=Path, default=CALIBRATION)
+    v.add_argument("--gate", type=Path, required=True, help="a seeds recording")
     r = sub.add_parser("report", help="apply the policies to a recorded SQuAD corpus")
     r.add_argument("file", type=Path)
     r.add_argument("--calibration", type=Path, default=CALIBRATION)
     args = p.parse_args(argv)
     if args.command == "record-seeds":
         record_seeds(args.out)
+        return 0
+    if args.command == "fit-vetoes":
+        chosen = fit_vetoes(args.files, args.calibration, args.gate)
+        print("| vetoes | utility on the fitting files | seeds no worse |\n|---|---|---|")
+        for o in chosen["options"]:
+            names = ", ".join(o["vetoes"]) or "none"
+            print(f"| {names} | {o['utility']:.4f} | {'yes' if o['seeds_no_worse'] else 'no'} |")
+        print(f"chosen: {', '.join(chosen['chosen']) or 'none'} (written to {args.calibration})")
         return 0
     if args.command == "report":
         result = report(args.file, args.calibration)

@@ -240,6 +240,17 @@ def _policy_field(text: str) -> tuple[str, object]:
 
     name, sep, raw = text.partition("=")
     default = getattr(RULES, name, None) if sep else None
+    # A list of names (vetoes=names_unseen,negation_unmatched; empty for none) is settable;
+    # a fitted regression's rows are not.
+    names = {f.name for f in dataclasses.fields(RULES) if f.type == "tuple[str, ...]"}
+    if name in names:
+        from rag.signals import LACKS
+
+        values = tuple(v for v in raw.split(",") if v)
+        unknown = [v for v in values if v not in LACKS]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"{name}: not one of {', '.join(LACKS)}: {unknown[0]}")
+        return name, values
     if default is None or isinstance(default, tuple):
         raise argparse.ArgumentTypeError(f"not a settable policy field: {text!r}")
     try:

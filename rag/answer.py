@@ -328,7 +328,7 @@ def _draft(index: OpenIndex, shown: list[Passage], q: str, on_text: OnText | Non
     )
     draft = reply.parse(completion.text)
     grounded = ground(draft.answer, draft.evidence, fitted, q, policy)
-    row = signals.compute(q, fitted, draft.answer, grounded, completion)
+    row = signals.compute(q, fitted, draft.answer, grounded, completion, index.text)
     score = decide.confidence(row, policy)
     accepted = decide.answerable(grounded) and decide.accept(row, score, policy)
     return _Draft(fitted, draft.answer, grounded, completion, row, score, accepted)

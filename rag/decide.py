@@ -58,7 +58,10 @@ def logistic(
 
 def accept(signals: dict[str, float], score: float | None, policy: Policy) -> bool:
     """Whether a grounded answer is given: of the right type when the policy vetoes on
-    type, and scored at least `min_confidence` when it has a score."""
+    type, lacking nothing the policy's vetoes name, and scored at least `min_confidence`
+    when it has a score."""
     if policy.type_veto and not signals.get("fits_type", 1.0):
+        return False
+    if any(signals.get(name, 0.0) for name in policy.vetoes):
         return False
     return score is None or score >= policy.min_confidence

@@ -121,6 +121,11 @@ class Policy:
     # Refuse an answer that is not the kind of thing the question asks for (a name, a
     # count, a date). The calibrated policy reads this as one signal among others instead.
     type_veto: bool = True
+    # Signals of rag.signals.LACKS that refuse an answer whenever they are non-zero: the
+    # cited documents never name a name or number the question holds; the question is
+    # negated and no cited sentence is. Chosen on the fitting sets by benchmarks/
+    # calibrate.py fit-vetoes, with the seed suite's bars kept, and stored with the score.
+    vetoes: tuple[str, ...] = ()
     # Which other sources are worth a model call: a logistic regression over what is known
     # of a source before it is asked (rag.answer.source_features), standardised like
     # `weights`, estimating that it gives a right side the answer shows. A source scoring
@@ -154,6 +159,7 @@ def calibrated(path: Path = CALIBRATION) -> Policy:
         RULES,
         name=str(data["name"]),
         type_veto=bool(data.get("type_veto", False)),
+        vetoes=tuple(str(v) for v in data.get("vetoes", ())),
         weights=_weights(data["weights"]),
         intercept=float(data["intercept"]),
         min_confidence=float(data["min_confidence"]),

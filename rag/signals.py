@@ -5,8 +5,9 @@ can be refitted (benchmarks/calibrate.py) without running the model again."""
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rag.qtypes import fits_question
 from rag.records import Completion, Grounded, Passage
@@ -27,7 +28,19 @@ NAMES = (
     "cited_passages",
 )
 
+# Signals that say what the answer's sources lack of the question. They are not inputs to
+# the score: the policy may name any of them as a veto (Policy.vetoes), a refusal whenever
+# it is non-zero, chosen on data by benchmarks/calibrate.py fit-vetoes.
+LACKS = ("names_unseen", "negation_unmatched")
+
 _ANSWER_VALUE = re.compile(r'"answer"\s*:\s*"')
+# A name or number the question holds: a capitalised word past its first, or a numeral
+# with what follows it ("528th", "1,000").
+_NAME = re.compile(r"(?<!^)\b(?:[A-Z][\w'’-]+|\d[\w,.]*)")
+_NEGATION = re.compile(r"\b(?:not|never|no|without)\b|n't\b", re.I)
+# A word is matched on its first letters so that "Russia" is seen in "Russian" and
+# "Korea" in "Korean"; a number is matched whole.
+_PREFIX = 5
 
 
 def compute(
@@ -36,8 +49,10 @@ def compute(
     answer: str,
     grounded: Sequence[Grounded],
     completion: Completion,
+    document: Callable[[str], str],
 ) -> dict[str, float]:
-    """The signal row for one draft answer and its grounding."""
+    """The signal row for one draft answer and its grounding; `document` gives a cited
+    document's whole text."""
     cited = [p for g in grounded for p in g.passages]
     top = shown[0].dense if shown else 0.0
     second = shown[1].dense if len(shown) > 1 else 0.0
@@ -58,7 +73,36 @@ def compute(
         "fits_type": float(fits_question(question, answer)),
         "verbatim": float(any(flat in " ".join(p.text.split()).lower() for p in cited)),
         "cited_passages": float(len(cited)),
+        **lacks(
+            question, [p.text for p in cited], [document(d) for d in {p.doc: 0 for p in cited}]
+        ),
     }
+
+
+def lacks(question: str, sentences: Sequence[str], documents: Sequence[str]) -> dict[str, float]:
+    """The LACKS signals of an answer citing `sentences` from `documents` (whole texts).
+
+    SQuAD 2.0's adversarial questions are written from a real one by swapping a name or a
+    number ("developed in 1995" where the article says 1985) or adding a negation; the
+    model then answers from the sentence the original was written from. A document that
+    never mentions a name the question holds is not about what it asks."""
+    seen = frozenset().union(*(_word_keys(d) for d in documents))
+    names = {_key(t) for m in _NAME.findall(question) for t in terms(m)}
+    negated = bool(_NEGATION.search(question))
+    return {
+        "names_unseen": float(len(names - seen)) if documents else 0.0,
+        "negation_unmatched": float(negated and not any(_NEGATION.search(s) for s in sentences)),
+    }
+
+
+@functools.lru_cache(maxsize=64)
+def _word_keys(text: str) -> frozenset[str]:
+    # A question path reads the same few documents again and again (every source asked).
+    return frozenset(_key(t) for t in terms(text))
+
+
+def _key(term: str) -> str:
+    return term if term[0].isdigit() else term[:_PREFIX]
 
 
 def question_coverage(question: str, passages: Sequence[Passage]) -> float:

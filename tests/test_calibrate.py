@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.calibrate import Row, fit, fit_logistic, rows_from, utility
+from benchmarks.calibrate import Row, fit, fit_logistic, fit_vetoes, rows_from, utility
 from rag.decide import confidence
 from rag.policy import calibrated
-from rag.signals import NAMES
+from rag.signals import LACKS, NAMES
 
 
 def test_logistic_fit_separates_what_a_feature_separates() -> None:
@@ -81,6 +81,38 @@ def test_the_seed_gate_limits_how_strict_the_operating_point_may_be(tmp_path: Pa
     assert gated["utility_at_operating_point"] <= free["utility_at_operating_point"]
 
 
+def write_lacking(path: Path, rows: list[tuple[bool, bool, dict[str, float]]]) -> None:
+    """Answers the score gives (a high `top_similarity`), as (answerable, correct, lacks)."""
+    with path.open("w") as fh:
+        for answerable, correct, lacking in rows:
+            signals = {name: 0.0 for name in (*NAMES, *LACKS)} | {"top_similarity": 2.0}
+            answer = {"abstained": False, "signals": signals | lacking}
+            score = {"answerable": answerable, "correct": correct, "f1": float(correct)}
+            fh.write(json.dumps({"answer": answer, "score": score}) + "\n")
+
+
+def test_fit_vetoes_keeps_a_veto_that_helps_and_spares_the_seed_suite(tmp_path: Path) -> None:
+    """Both vetoes refuse ten unanswerable questions of the fitting data, but refusing on
+    names_unseen would lose a right seed answer, so only negation_unmatched is chosen."""
+    scored, calibration = tmp_path / "scored.jsonl", tmp_path / "calibration.json"
+    write_rows(scored, 200, seed=1)
+    fit([scored], calibration)
+    data, seeds = tmp_path / "rows.jsonl", tmp_path / "seeds.jsonl"
+    write_lacking(
+        data,
+        [(False, False, {"negation_unmatched": 1.0})] * 10
+        + [(False, False, {"names_unseen": 1.0})] * 10
+        + [(True, True, {})] * 10,
+    )
+    write_lacking(seeds, [(True, True, {})] * 9 + [(True, True, {"names_unseen": 1.0})])
+    result = fit_vetoes([data], calibration, seeds)
+    utilities = {tuple(o["vetoes"]): o["utility"] for o in result["options"]}
+    assert utilities[()] < utilities[("negation_unmatched",)] < utilities[LACKS]
+    assert result["chosen"] == ["negation_unmatched"]
+    assert calibrated(calibration).vetoes == ("negation_unmatched",)
+    assert calibrated(calibration).weights  # the score is kept
+
+
 @pytest.mark.parametrize("model", ["qwen1.5b", "models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"])
 def test_a_model_with_its_own_fit_is_decided_by_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str
@@ -98,3 +130,31 @@ def test_a_model_with_its_own_fit_is_decided_by_it(
     assert load_settings(model=Path("other.gguf")).policy == policy_module.DEFAULT
     assert load_settings().policy == policy_module.DEFAULT
     assert load_settings(model=Path(model), min_confidence=0.9).policy.min_confidence == 0.9
+
+
+def test_a_recording_made_before_the_lacks_signals_gets_them_from_its_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks import calibrate
+    from benchmarks.calibrate import signals_of
+
+    corpus = tmp_path / "squad2" / "x" / "corpus"
+    corpus.mkdir(parents=True)
+    (corpus / "apple.txt").write_text("AppleTalk was developed in 1985 by Apple.")
+    monkeypatch.setenv("RAG_EXTERNAL", str(tmp_path))
+    calibrate._corpus.cache_clear()
+    quote = {"doc": "apple.txt", "start": 0, "end": 41, "quote": "AppleTalk was developed in 1985."}
+    answer = {
+        "question": "Who did not develop AppleTalk in 1995?",
+        "abstained": False,
+        "signals": {"top_similarity": 0.5},
+        "citations": [quote],
+        "statements": [{"text": "Apple", "citations": [0]}],
+    }
+    row = signals_of({"set": "squad2/x", "answer": answer})
+    assert row == {"top_similarity": 0.5, "names_unseen": 1.0, "negation_unmatched": 1.0}
+    recorded = answer | {"signals": row | {"names_unseen": 0.0}}
+    assert signals_of({"set": "squad2/x", "answer": recorded})["names_unseen"] == 0.0  # kept
+    refused = answer | {"abstained": True, "statements": [], "citations": []}
+    assert signals_of({"set": "squad2/x", "answer": refused}) == {"top_similarity": 0.5}
+    calibrate._corpus.cache_clear()

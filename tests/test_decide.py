@@ -52,6 +52,24 @@ def test_type_veto_is_a_policy_choice(fits: float, veto: bool, accepted: bool) -
     assert decide.accept({"fits_type": fits}, None, policy) is accepted
 
 
+@pytest.mark.parametrize(
+    ("row", "vetoes", "accepted"),
+    [
+        ({"names_unseen": 1.0, "negation_unmatched": 0.0}, ("names_unseen",), False),
+        ({"names_unseen": 2.0}, ("names_unseen", "negation_unmatched"), False),
+        ({"names_unseen": 0.0, "negation_unmatched": 1.0}, ("names_unseen",), True),
+        ({"names_unseen": 0.0, "negation_unmatched": 1.0}, ("negation_unmatched",), False),
+        ({"names_unseen": 3.0, "negation_unmatched": 1.0}, (), True),
+        ({}, ("names_unseen",), True),  # a row without the signal is not vetoed
+    ],
+)
+def test_a_veto_refuses_whenever_its_signal_is_not_zero(
+    row: dict[str, float], vetoes: tuple[str, ...], accepted: bool
+) -> None:
+    policy = replace(RULES, type_veto=False, vetoes=vetoes)
+    assert decide.accept(row, 0.99, policy) is accepted
+
+
 def test_score_is_a_standardised_logistic_regression() -> None:
     policy = replace(RULES, weights=(("a", 1.0, 2.0, 3.0), ("b", 0.0, 1.0, -1.0)), intercept=0.5)
     # z = 0.5 + 3 * (2 - 1) / 2 - 1 * (1 - 0) / 1 = 1.0
@@ -112,5 +130,8 @@ def test_calibrated_policy_reads_the_fitted_file(tmp_path: Path) -> None:
     }
     path.write_text(json.dumps(data))
     policy = calibrated(path)
+    assert policy.vetoes == ()  # none fitted
+    path.write_text(json.dumps(data | {"vetoes": ["names_unseen"]}))
+    assert calibrated(path).vetoes == ("names_unseen",)
     assert policy.ask_weights == (("coverage", 0.5, 0.2, 1.0),)
     assert (policy.ask_intercept, policy.ask_confidence) == (-1.0, 0.3)

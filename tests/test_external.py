@@ -5,6 +5,7 @@ except one loader test that reads the real sets when they sit beside the reposit
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 from collections.abc import Sequence
@@ -731,3 +732,25 @@ def test_runner_render_prints_settings_policy_and_risk_table() -> None:
     text = runner.render(report)
     assert "settings: k=4" in text and '"min_similarity": 0.25' in text
     assert "squad2_f1" in text and "   0.3000         3" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("max_sides=4", ("max_sides", 4)),
+        ("rescue=false", ("rescue", False)),
+        (
+            "vetoes=names_unseen,negation_unmatched",
+            ("vetoes", ("names_unseen", "negation_unmatched")),
+        ),
+        ("vetoes=", ("vetoes", ())),  # none: the run before the vetoes
+    ],
+)
+def test_a_policy_field_is_read_as_its_type(text: str, parsed: tuple[str, object]) -> None:
+    assert runner._policy_field(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["vetoes=names_missing", "weights=1", "max_sides=four", "nope=1"])
+def test_a_bad_policy_field_is_an_argument_error(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        runner._policy_field(text)
