@@ -14,10 +14,12 @@
     .venv/bin/python benchmarks/calibrate.py report reports/external/squad2-c-*/results.jsonl
 
     # 4. choose the vetoes (rag.signals.LACKS) on the same fitting files, keeping the
-    #    score and its operating point, and the seed suite's bars; adds them to the file
-    .venv/bin/python benchmarks/calibrate.py fit-vetoes reports/calibration/seeds.jsonl \
-        reports/external/squad2-a-*/results.jsonl reports/external/squad2-b-*/results.jsonl \
-        --gate reports/calibration/seeds.jsonl
+    #    score and its operating point, no seed figure worse, and no right answer of a
+    #    RAMDocs run on its fitting set (made with --policy vetoes=, none) refused
+    .venv/bin/python benchmarks/calibrate.py fit-vetoes reports/calibration/seeds.jsonl \\
+        reports/external/squad2-a-*/results.jsonl reports/external/squad2-b-*/results.jsonl \\
+        --gate reports/calibration/seeds.jsonl \\
+        --answered reports/external/none/ramdocs-a-n200-s0/results.jsonl
 
 The decision is a pure function of the recorded signals, so applying a policy to recorded
 answers gives what the product answers under it (rows refused by the recording policy stay
@@ -283,11 +285,28 @@ def fit(paths: list[Path], out: Path, gated: Path | None = None) -> dict[str, An
     return result
 
 
-def fit_vetoes(paths: list[Path], calibration: Path, gated: Path) -> dict[str, Any]:
+def right_first_answers_refused(path: Path, vetoes: tuple[str, ...]) -> int:
+    """In a recording of a corpus where every question has an answer (RAMDocs: its score
+    counts `gold_stated`), the answers stating a right answer that `vetoes` would refuse."""
+    lost = 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            data = json.loads(line)
+            if data["answer"]["abstained"] or not data["score"]["gold_stated"]:
+                continue
+            signals = signals_of(data)
+            lost += any(signals.get(name, 0.0) for name in vetoes)
+    return lost
+
+
+def fit_vetoes(
+    paths: list[Path], calibration: Path, gated: Path, answered: tuple[Path, ...] = ()
+) -> dict[str, Any]:
     """Choose which LACKS signals refuse an answer, keeping `calibration`'s score, operating
     point and type veto: the set that maximises utility on `paths` among those that leave
-    no figure of the seed suite (the `gated` recording) worse than no veto does, the
-    smaller set on a tie.
+    no figure of the seed suite (the `gated` recording) worse than no veto does and refuse
+    no right answer of the `answered` recordings (corpora where every question has an
+    answer), the smaller set on a tie.
     Writes the choice into `calibration` and returns every set's figures."""
     from rag.decide import confidence
     from rag.policy import calibrated
@@ -306,19 +325,23 @@ def fit_vetoes(paths: list[Path], calibration: Path, gated: Path) -> dict[str, A
             vetoes,
             utility(rows, scores, *point, vetoes),
             no_worse(seed_figures(seeds, seed_scores, *point, vetoes), before),
+            sum(right_first_answers_refused(p, vetoes) for p in answered),
         )
         for size in range(len(LACKS) + 1)
         for vetoes in itertools.combinations(LACKS, size)
     ]
-    allowed = [o for o in options if o[2]]
+    allowed = [o for o in options if o[2] and not o[3]]
     chosen = max(allowed, key=lambda o: (o[1], -len(o[0])))[0]
     data = json.loads(calibration.read_text(encoding="utf-8"))
     data["vetoes"] = list(chosen)
-    data["vetoes_fitted_on"] = [str(p) for p in paths]
+    data["vetoes_fitted_on"] = [str(p) for p in (*paths, *answered)]
     calibration.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return {
         "chosen": list(chosen),
-        "options": [{"vetoes": list(v), "utility": u, "seeds_no_worse": k} for v, u, k in options],
+        "options": [
+            {"vetoes": list(v), "utility": u, "seeds_no_worse": k, "right_answers_refused": n}
+            for v, u, k, n in options
+        ],
     }
 
 
@@ -430,6 +453,13 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("files", type=Path, nargs="+")
     v.add_argument("--calibration", type=Path, default=CALIBRATION)
     v.add_argument("--gate", type=Path, required=True, help="a seeds recording")
+    v.add_argument(
+        "--answered",
+        type=Path,
+        action="append",
+        default=[],
+        help="a RAMDocs results.jsonl (every question has an answer); repeatable",
+    )
     r = sub.add_parser("report", help="apply the policies to a recorded SQuAD corpus")
     r.add_argument("file", type=Path)
     r.add_argument("--calibration", type=Path, default=CALIBRATION)
@@ -438,11 +468,13 @@ def main(argv: list[str] | None = None) -> int:
         record_seeds(args.out)
         return 0
     if args.command == "fit-vetoes":
-        chosen = fit_vetoes(args.files, args.calibration, args.gate)
-        print("| vetoes | utility on the fitting files | seeds no worse |\n|---|---|---|")
+        chosen = fit_vetoes(args.files, args.calibration, args.gate, tuple(args.answered))
+        print("| vetoes | utility on the fitting files | seeds no worse | right answers refused |")
+        print("|---|---|---|---|")
         for o in chosen["options"]:
             names = ", ".join(o["vetoes"]) or "none"
-            print(f"| {names} | {o['utility']:.4f} | {'yes' if o['seeds_no_worse'] else 'no'} |")
+            seeds = "yes" if o["seeds_no_worse"] else "no"
+            print(f"| {names} | {o['utility']:.4f} | {seeds} | {o['right_answers_refused']} |")
         print(f"chosen: {', '.join(chosen['chosen']) or 'none'} (written to {args.calibration})")
         return 0
     if args.command == "report":

@@ -122,9 +122,10 @@ class Policy:
     # count, a date). The calibrated policy reads this as one signal among others instead.
     type_veto: bool = True
     # Signals of rag.signals.LACKS that refuse an answer whenever they are non-zero: the
-    # cited documents never name a name or number the question holds; the question is
-    # negated and no cited sentence is. Chosen on the fitting sets by benchmarks/
-    # calibrate.py fit-vetoes, with the seed suite's bars kept, and stored with the score.
+    # cited documents never name a name or number the question holds (names_unseen); the
+    # question is negated and no cited sentence is (negation_unmatched). Chosen by
+    # benchmarks/calibrate.py fit-vetoes on the fitting sets, with no seed figure worse
+    # and no right answer of a RAMDocs a run refused, and stored with the score.
     vetoes: tuple[str, ...] = ()
     # Which other sources are worth a model call: a logistic regression over what is known
     # of a source before it is asked (rag.answer.source_features), standardised like

@@ -30,7 +30,9 @@ NAMES = (
 
 # Signals that say what the answer's sources lack of the question. They are not inputs to
 # the score: the policy may name any of them as a veto (Policy.vetoes), a refusal whenever
-# it is non-zero, chosen on data by benchmarks/calibrate.py fit-vetoes.
+# it is non-zero, chosen on data by benchmarks/calibrate.py fit-vetoes. Whether a veto
+# holds depends on the corpus: whole articles name what they are about, but web passages
+# (RAMDocs) often leave the name out, so names_unseen would refuse right answers there.
 LACKS = ("names_unseen", "negation_unmatched")
 
 _ANSWER_VALUE = re.compile(r'"answer"\s*:\s*"')

@@ -132,6 +132,33 @@ def test_a_model_with_its_own_fit_is_decided_by_it(
     assert load_settings(model=Path(model), min_confidence=0.9).policy.min_confidence == 0.9
 
 
+def test_fit_vetoes_refuses_no_right_answer_where_every_question_has_one(
+    tmp_path: Path,
+) -> None:
+    """Where every question has an answer (RAMDocs), a veto that would refuse a first
+    answer stating a right one is not chosen, however much it gains elsewhere."""
+    scored, calibration = tmp_path / "scored.jsonl", tmp_path / "calibration.json"
+    write_rows(scored, 200, seed=1)
+    fit([scored], calibration)
+    data, seeds, answered = (tmp_path / f"{n}.jsonl" for n in ("rows", "seeds", "ramdocs"))
+    write_lacking(
+        data,
+        [(False, False, {"negation_unmatched": 1.0})] * 10
+        + [(False, False, {"names_unseen": 1.0})] * 5,
+    )
+    write_lacking(seeds, [(True, True, {})] * 10)
+    with answered.open("w") as fh:
+        for stated, lacking in ((1, {"names_unseen": 1.0}), (0, {"negation_unmatched": 1.0})):
+            signals = {name: 0.0 for name in (*NAMES, *LACKS)} | lacking
+            answer = {"abstained": False, "signals": signals}
+            fh.write(json.dumps({"answer": answer, "score": {"gold_stated": stated}}) + "\n")
+    assert fit_vetoes([data], calibration, seeds)["chosen"] == list(LACKS)
+    result = fit_vetoes([data], calibration, seeds, (answered,))
+    refused = {tuple(o["vetoes"]): o["right_answers_refused"] for o in result["options"]}
+    assert refused == {(): 0, ("names_unseen",): 1, ("negation_unmatched",): 0, LACKS: 1}
+    assert result["chosen"] == ["negation_unmatched"]
+
+
 def test_a_recording_made_before_the_lacks_signals_gets_them_from_its_corpus(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
