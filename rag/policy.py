@@ -122,8 +122,9 @@ class Policy:
     # count, a date). The calibrated policy reads this as one signal among others instead.
     type_veto: bool = True
     # Signals of rag.signals.LACKS that refuse an answer whenever they are non-zero: the
-    # cited documents never name a name or number the question holds (names_unseen); the
-    # question is negated and no cited sentence is (negation_unmatched). Chosen by
+    # cited documents never name a name or number the question holds (names_unseen), or
+    # never a number it holds (numbers_unseen); the question is negated and no cited
+    # sentence is (negation_unmatched). Chosen by
     # benchmarks/calibrate.py fit-vetoes on the fitting sets, with no seed figure worse
     # and no right answer of a RAMDocs a run refused, and stored with the score.
     vetoes: tuple[str, ...] = ()

@@ -33,7 +33,7 @@ NAMES = (
 # it is non-zero, chosen on data by benchmarks/calibrate.py fit-vetoes. Whether a veto
 # holds depends on the corpus: whole articles name what they are about, but web passages
 # (RAMDocs) often leave the name out, so names_unseen would refuse right answers there.
-LACKS = ("names_unseen", "negation_unmatched")
+LACKS = ("names_unseen", "numbers_unseen", "negation_unmatched")
 
 _ANSWER_VALUE = re.compile(r'"answer"\s*:\s*"')
 # A name or number the question holds: a capitalised word past its first, or a numeral
@@ -89,10 +89,13 @@ def lacks(question: str, sentences: Sequence[str], documents: Sequence[str]) -> 
     model then answers from the sentence the original was written from. A document that
     never mentions a name the question holds is not about what it asks."""
     seen = frozenset().union(*(_word_keys(d) for d in documents))
-    names = {_key(t) for m in _NAME.findall(question) for t in terms(m)}
+    unseen = {_key(t) for m in _NAME.findall(question) for t in terms(m)} - seen
     negated = bool(_NEGATION.search(question))
     return {
-        "names_unseen": float(len(names - seen)) if documents else 0.0,
+        "names_unseen": float(len(unseen)) if documents else 0.0,
+        # Numbers alone: a passage may leave out the name of what it describes, but a
+        # year or count the question holds is one it would state.
+        "numbers_unseen": float(sum(t[0].isdigit() for t in unseen)) if documents else 0.0,
         "negation_unmatched": float(negated and not any(_NEGATION.search(s) for s in sentences)),
     }
 

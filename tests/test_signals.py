@@ -135,10 +135,24 @@ def test_names_unseen_counts_the_question_names_no_cited_document_holds(
     assert lacks(question, [DOC], [DOC])["names_unseen"] == unseen
 
 
+@pytest.mark.parametrize(
+    ("question", "unseen"),
+    [
+        ("Who developed AppleTalk in 1985?", 0),
+        ("For which computers did Microsoft develop AppleTalk in 1995?", 1),  # not the name
+        ("When did the 529th Regiment leave in 1985?", 1),
+        ("How many computers ran AppleTalk?", 0),
+    ],
+)
+def test_numbers_unseen_counts_only_the_numbers(question: str, unseen: int) -> None:
+    assert lacks(question, [DOC], [DOC])["numbers_unseen"] == unseen
+
+
 def test_names_are_looked_for_in_the_whole_cited_documents_not_the_sentences() -> None:
     sentence = "It was developed in 1985."
     assert lacks("Who developed AppleTalk in 1985?", [sentence], [DOC])["names_unseen"] == 0
-    assert lacks("Who developed AppleTalk?", [], [])["names_unseen"] == 0  # nothing cited
+    nothing_cited = lacks("Who developed AppleTalk in 1995?", [], [])
+    assert nothing_cited["names_unseen"] == nothing_cited["numbers_unseen"] == 0
 
 
 @pytest.mark.parametrize(
