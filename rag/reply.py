@@ -1,7 +1,8 @@
 """The model's reply format, read in one place.
 
 The model replies with one JSON object: `"evidence"`, a list of the numbers of the passages
-it answers from, and `"answer"`, a short string copied from them (prompts.ANSWER_SCHEMA
+it answers from, and `"answer"`, a short string copied from them (a list of strings, which
+the model writes for "Which two ...?", is read as one phrase) (prompts.ANSWER_SCHEMA
 states it for the grammar, the worked examples show it to the model). The keys may come
 in either order. The reply is read twice: `partial_answer` while it streams, to show the
 answer as it grows, and `parse` once it has ended. Neither trusts it to be complete or
@@ -19,6 +20,8 @@ from rag.records import Draft
 _ANSWER_OPEN = re.compile(r'"answer"\s*:\s*"')
 # A closed answer string, escapes included, in a reply that is not valid JSON.
 _ANSWER_STRING = re.compile(r'"answer"\s*:\s*"((?:[^"\\]|\\.)*)"')
+# A closed list of answer strings ("Which two courts ...?"), in a reply that is not valid JSON.
+_ANSWER_LIST = re.compile(r'"answer"\s*:\s*(\[(?:[^\]"]|"(?:[^"\\]|\\.)*")*\])')
 # The evidence list as far as it got: "[1, 2" of a reply cut off mid-list still counts.
 _EVIDENCE_LIST = re.compile(r'"evidence"\s*:\s*\[([\d,\s]*)')
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
@@ -37,6 +40,8 @@ def parse(raw: str) -> Draft:
         evidence = data.get("evidence", []) if isinstance(data, dict) else []
     except ValueError:
         answer, evidence = _salvage(raw)
+    if isinstance(answer, list):
+        answer = _listed(answer)
     if not isinstance(answer, str):
         answer = ""
     if not isinstance(evidence, list):
@@ -46,13 +51,27 @@ def parse(raw: str) -> Draft:
     return Draft(answer=" ".join(answer.split()), evidence=tuple(dict.fromkeys(numbers)))
 
 
+def _listed(items: list[object]) -> str:
+    """A list answer as one phrase, "A, B and C", repeats dropped. Asked "Which two ...?"
+    the model lists its answer although the format asks for a string; a list holding
+    anything but strings is no answer."""
+    if not all(isinstance(i, str) for i in items):
+        return ""
+    names = list(dict.fromkeys(" ".join(str(i).split()) for i in items if str(i).strip()))
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
 def _salvage(raw: str) -> tuple[str, list[int]]:
-    """What a reply cut off by max_tokens still says: the answer if its string closed,
-    and the evidence numbers written so far."""
+    """What a reply cut off by max_tokens still says: the answer if its string (or list of
+    strings) closed, and the evidence numbers written so far."""
     m = _ANSWER_STRING.search(raw)
+    listed = None if m else _ANSWER_LIST.search(raw)
     try:
         # strict=False: a raw line break inside the string is a base model's habit.
-        answer = json.loads(f'"{m.group(1)}"', strict=False) if m else ""
+        if m:
+            answer = json.loads(f'"{m.group(1)}"', strict=False)
+        else:
+            answer = _listed(json.loads(listed.group(1), strict=False)) if listed else ""
     except ValueError:
         answer = ""
     m2 = _EVIDENCE_LIST.search(raw)

@@ -37,6 +37,24 @@ from rag.reply import parse, partial_answer
         ("not json at all", "", ()),
         ("", "", ()),
         ('{"answer": 5, "evidence": []}', "", ()),
+        # A list of strings ("Which two courts ...?") is one phrase, in or out of valid JSON.
+        (
+            '{"answer": ["France", "Italy", "Belgium"], "evidence": [1]}',
+            "France, Italy and Belgium",
+            (1,),
+        ),
+        (
+            '{"evidence": [1, 4], "answer": ["the Court", "national courts"]',
+            "the Court and national courts",
+            (1, 4),
+        ),
+        ('{"answer": ["Ford, GM"], "evidence": [2]', "Ford, GM", (2,)),
+        ('{"answer": ["x", " x "], "evidence": [2]}', "x", (2,)),
+        ('{"answer": ["q ] \\"r\\"", "s"], "evidence": [3]', 'q ] "r" and s', (3,)),
+        # Not strings, empty, or cut off before it closed: no answer.
+        ('{"answer": ["5", 4], "evidence": [1]', "", (1,)),
+        ('{"answer": [], "evidence": [1]}', "", (1,)),
+        ('{"answer": ["x", "cut', "", ()),
         ('{"answer": null, "evidence": [1]}', "", (1,)),
         ('["a list"]', "", ()),
         # A raw line break inside the string (a base model's habit) in a truncated reply.
