@@ -211,9 +211,19 @@ def _check_shared(manifest: dict[str, Any], expected: dict[str, Any], where: str
     """A shared store built with another model, dimension or chunking is never replaced
     by a rebuild from here: other instances answer from it."""
     for key, want in expected.items():
-        if key != "format_version" and manifest.get(key) != want:
+        have = manifest.get(key)
+        if key == "chunking" and isinstance(have, dict) and have != want:
+            rule = have.get("sentence_rule", 1)  # not recorded: rule 1
+            if {**have, "sentence_rule": want["sentence_rule"]} == want:
+                # No setting chooses the rule: this code cuts by its own.
+                raise StoreError(
+                    f"the index in {where} was cut into sentences by rule {rule}, and this "
+                    f"rag cuts by rule {want['sentence_rule']}; point --store elsewhere, or "
+                    "drop its collections (rag_*) to rebuild it"
+                )
+        if key != "format_version" and have != want:
             raise StoreError(
-                f"the index in {where} was built with {key}={manifest.get(key)!r}, but "
+                f"the index in {where} was built with {key}={have!r}, but "
                 f"{want!r} is configured; use those settings, point --store elsewhere, or "
                 "drop its collections (rag_*) to rebuild it"
             )

@@ -237,6 +237,32 @@ def test_a_manifest_cut_by_another_sentence_rule_says_so(folder: Path) -> None:
         store.read_manifest(folder)
 
 
+@pytest.mark.parametrize(
+    ("chunking", "message"),
+    [
+        # Only the rule differs: no setting chooses it, so none is offered.
+        ({"max_chars": 400, "overlap_sentences": 1}, r"cut into sentences by rule 1, and this"),
+        (
+            {"max_chars": 400, "overlap_sentences": 1, "sentence_rule": SENTENCE_RULE + 1},
+            r"by rule",
+        ),
+        # Settings differ too: the settings are named.
+        ({"max_chars": 800, "overlap_sentences": 1}, r"built with chunking=.*use those settings"),
+    ],
+)
+def test_a_shared_store_cut_another_way_names_what_differs(
+    chunking: dict[str, int], message: str
+) -> None:
+    from rag.sync import _check_shared
+
+    expected = manifest.expected_settings(400, 1)
+    shared = expected | {"chunking": chunking}
+    with pytest.raises(StoreError, match=message) as raised:
+        _check_shared(shared, expected, "the Milvus store at x")
+    assert "drop its collections" in str(raised.value)
+    _check_shared(expected, expected, "the Milvus store at x")  # the same: no error
+
+
 def test_a_saved_store_loads_whole(folder: Path, store_a: Store) -> None:
     """Documents (texts, pages, headings), chunks, ids and vectors survive a save."""
     loaded = store.load(folder)
