@@ -48,7 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rag.policy import CALIBRATION, RULES
+from rag.policy import CALIBRATION, RULES, Policy
 from rag.signals import LACKS, NAMES, lacks
 
 L2 = 1.0
@@ -137,6 +137,13 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarr
         if np.abs(step).max() < 1e-8:
             break
     return w[:d], float(w[d])
+
+
+def scored(rows: list[Row], policy: Policy) -> list[float | None]:
+    """The policy's score of each answered row (None for a refusal or a row without signals)."""
+    from rag.decide import confidence
+
+    return [confidence(r.signals, policy) if r.answered and r.signals else None for r in rows]
 
 
 def _given(
@@ -235,14 +242,9 @@ def fit(paths: list[Path], out: Path, gated: Path | None = None) -> dict[str, An
         ),
         intercept=intercept,
     )
-    from rag.decide import confidence
-
-    def score(rows: list[Row]) -> list[float | None]:
-        return [confidence(r.signals, policy) if r.answered and r.signals else None for r in rows]
-
-    scores = score(rows)
+    scores = scored(rows, policy)
     seeds = rows_from(gated) if gated else []
-    seed_scores = score(seeds)
+    seed_scores = scored(seeds, policy)
     candidates = sorted({round(s, 4) for s in scores if s is not None} | {0.0, 1.01})
     allowed = [
         (t, veto)
@@ -288,14 +290,14 @@ def fit(paths: list[Path], out: Path, gated: Path | None = None) -> dict[str, An
 def right_first_answers_refused(path: Path, vetoes: tuple[str, ...]) -> int:
     """In a recording of a corpus where every question has an answer (RAMDocs: its score
     counts `gold_stated`), the answers stating a right answer that `vetoes` would refuse."""
+    from rag.external import read_jsonl
+
     lost = 0
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            data = json.loads(line)
-            if data["answer"]["abstained"] or not data["score"]["gold_stated"]:
-                continue
-            signals = signals_of(data)
-            lost += any(signals.get(name, 0.0) for name in vetoes)
+    for data in read_jsonl(path):
+        if data["answer"]["abstained"] or not data["score"]["gold_stated"]:
+            continue
+        signals = signals_of(data)
+        lost += any(signals.get(name, 0.0) for name in vetoes)
     return lost
 
 
@@ -308,16 +310,12 @@ def fit_vetoes(
     no right answer of the `answered` recordings (corpora where every question has an
     answer), the smaller set on a tie.
     Writes the choice into `calibration` and returns every set's figures."""
-    from rag.decide import confidence
     from rag.policy import calibrated
 
     policy = calibrated(calibration)
     rows = [r for p in paths for r in rows_from(p)]
     seeds = rows_from(gated)
-    scores = [confidence(r.signals, policy) if r.answered and r.signals else None for r in rows]
-    seed_scores = [
-        confidence(r.signals, policy) if r.answered and r.signals else None for r in seeds
-    ]
+    scores, seed_scores = scored(rows, policy), scored(seeds, policy)
     point = (policy.min_confidence, policy.type_veto)
     before = seed_figures(seeds, seed_scores, *point)
     options = [
@@ -399,15 +397,15 @@ def report(path: Path, calibration: Path) -> dict[str, Any]:
             scores.append(score if keep else _refuse(score))
         rows[name] = summarize_squad(scores)
     # The curve moves the threshold only: an answer the policy's vetoes refuse (its type,
-    # what its sources lack) is refused at every threshold.
-    vetoing = replace(fitted, min_confidence=0.0)
-    scored = [
+    # what its sources lack) is refused at every threshold. With no score, accept() reads
+    # only the vetoes.
+    curve_scores = [
         replace(score, confidence=confidence(sig, fitted) if sig else None)
-        if score.refused or not sig or accept(sig, None, vetoing)
+        if score.refused or not sig or accept(sig, None, fitted)
         else _refuse(score)
         for sig, score in recorded
     ]
-    curve = risk_coverage(scored, [round(t / 20, 2) for t in range(0, 20)])
+    curve = risk_coverage(curve_scores, [round(t / 20, 2) for t in range(0, 20)])
     return {
         "file": str(path),
         "policy": fitted.describe(),

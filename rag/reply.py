@@ -1,9 +1,9 @@
 """The model's reply format, read in one place.
 
 The model replies with one JSON object: `"evidence"`, a list of the numbers of the passages
-it answers from, and `"answer"`, a short string copied from them (a list of strings, which
-the model writes for "Which two ...?", is read as one phrase) (prompts.ANSWER_SCHEMA
-states it for the grammar, the worked examples show it to the model). The keys may come
+it answers from, and `"answer"`, a short string copied from them (prompts.ANSWER_SCHEMA
+states it for the grammar, the worked examples show it to the model); a list of strings,
+which the model writes for "Which two ...?", is read as one phrase. The keys may come
 in either order. The reply is read twice: `partial_answer` while it streams, to show the
 answer as it grows, and `parse` once it has ended. Neither trusts it to be complete or
 valid JSON: unconstrained generation stops at the first "}" (prompts.ANSWER_STOP), so a
@@ -55,9 +55,10 @@ def _listed(items: list[object]) -> str:
     """A list answer as one phrase, "A, B and C", repeats dropped. Asked "Which two ...?"
     the model lists its answer although the format asks for a string; a list holding
     anything but strings is no answer."""
-    if not all(isinstance(i, str) for i in items):
+    strings = [i for i in items if isinstance(i, str)]
+    if len(strings) < len(items):
         return ""
-    names = list(dict.fromkeys(" ".join(str(i).split()) for i in items if str(i).strip()))
+    names = list(dict.fromkeys(" ".join(i.split()) for i in strings if i.strip()))
     return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
 

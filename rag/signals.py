@@ -76,7 +76,9 @@ def compute(
         "verbatim": float(any(flat in " ".join(p.text.split()).lower() for p in cited)),
         "cited_passages": float(len(cited)),
         **lacks(
-            question, [p.text for p in cited], [document(d) for d in {p.doc: 0 for p in cited}]
+            question,
+            [p.text for p in cited],
+            [document(d) for d in dict.fromkeys(p.doc for p in cited)],
         ),
     }
 
@@ -89,13 +91,15 @@ def lacks(question: str, sentences: Sequence[str], documents: Sequence[str]) -> 
     model then answers from the sentence the original was written from. A document that
     never mentions a name the question holds is not about what it asks."""
     seen = frozenset().union(*(_word_keys(d) for d in documents))
-    unseen = {_key(t) for m in _NAME.findall(question) for t in terms(m)} - seen
+    # Nothing cited: nothing to be unseen in.
+    names = {_key(t) for m in _NAME.findall(question) for t in terms(m)} if documents else set()
+    unseen = names - seen
     negated = bool(_NEGATION.search(question))
     return {
-        "names_unseen": float(len(unseen)) if documents else 0.0,
+        "names_unseen": float(len(unseen)),
         # Numbers alone: a passage may leave out the name of what it describes, but a
         # year or count the question holds is one it would state.
-        "numbers_unseen": float(sum(t[0].isdigit() for t in unseen)) if documents else 0.0,
+        "numbers_unseen": float(sum(t[0].isdigit() for t in unseen)),
         "negation_unmatched": float(negated and not any(_NEGATION.search(s) for s in sentences)),
     }
 
