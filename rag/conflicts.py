@@ -281,7 +281,7 @@ def merge(question: str, candidates: Sequence[Candidate], policy: Policy) -> lis
 def same_question(question: str, anchor: Candidate, other: Candidate, policy: Policy) -> bool:
     """Whether a disagreeing answer answers what the first answers: a value of the same
     kind (place, date, number), evidence about the same part of the question, and
-    evidence at least `conflict_relevance` as relevant.
+    evidence at least `side_relevance` as relevant.
 
     "Same part" compares the question terms each source's evidence holds; at
     `conflict_coverage` 1.0 one set must hold the other. Asked "When was the regiment
@@ -299,7 +299,7 @@ def same_question(question: str, anchor: Candidate, other: Candidate, policy: Po
             other.dated
             or _shared(_coverage(question, a), _coverage(question, b)) >= policy.conflict_coverage
         )
-        and relevance >= policy.conflict_relevance * max(p.dense for p in a)
+        and relevance >= policy.side_relevance * max(p.dense for p in a)
     )
 
 

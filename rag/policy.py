@@ -33,10 +33,20 @@ class Policy:
     support_share: float = 0.5
     # A document the answer did not cite is asked separately (to surface a conflict) only
     # when one of its passages is among the `conflict_top` best and scores at least
-    # `conflict_relevance` of the best passage. The same share decides whether that
-    # document's answer is relevant enough to stand beside the first as a conflict.
+    # `conflict_relevance` of the best passage.
     conflict_top: int = 3
     conflict_relevance: float = 0.8
+    # A disagreeing answer stands beside the first only when its evidence is at least this
+    # share as relevant as the first answer's (the cosine of its best sentence, or of the
+    # sentence that got it asked, against the first's best cited one). Its own share, not
+    # `conflict_relevance`: that one compares chunks, this one sentences, and a source
+    # asked for a chunk at 0.8 gave its answer from sentences just under 0.8 ("golf" for
+    # Larry Gilbert at 0.77). At 0.7, RAMDocs a (fit, 200) gained right sides (every right
+    # answer 0.305 -> 0.315, no planted or wrong figure moved) and SQuAD a nothing, but
+    # SQuAD c (report) gained a false conflict ("When was John Gallagher born?" paired
+    # with a 1979 from another article; 0.024 -> 0.028), where more sides must cost
+    # nothing; so it stays 0.8, the share used before (README "Every side").
+    side_relevance: float = 0.8
     # Other sources are also sought this many chunks deep (0: only among the shown
     # passages): on a corpus of many documents a third answer sits below the k chunks
     # the first answer reads. A document is asked when its best chunk scores at least

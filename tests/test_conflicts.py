@@ -297,6 +297,16 @@ def test_a_source_asked_by_kind_is_as_relevant_as_its_best_sentence(
     assert conflicts.same_question("When was Cove Fort built?", first, other, RULES) is same
 
 
+@pytest.mark.parametrize(("share", "same"), [(0.8, False), (0.7, True), (0.5, True)])
+def test_side_relevance_is_a_share_of_the_first_answers_sentence(share: float, same: bool) -> None:
+    """The other source's best sentence scores 0.53 against the first's 0.7 (0.76 of it):
+    a side at a share of 0.7, not at 0.8."""
+    first = candidate("1857", passage("a.txt", "The rock fort was built in 1857.", dense=0.7))
+    other = candidate("1867", passage("b.txt", "The fort was built in 1867.", dense=0.53))
+    policy = replace(RULES, side_relevance=share)
+    assert conflicts.same_question("When was Cove Fort built?", first, other, policy) is same
+
+
 def test_a_date_read_by_code_answers_the_part_asked() -> None:
     """The first answer's sentence names the church; the other source's says only that it
     was built then. A model's evidence that shares no part would be another question's;
@@ -712,7 +722,14 @@ PARTIES = {
 
 
 def test_three_documents_three_sides(tmp_path: Path) -> None:
-    opened = open_corpus(tmp_path, PARTIES, first_match(YEAR), max_sides=3, conflict_relevance=0.5)
+    opened = open_corpus(
+        tmp_path,
+        PARTIES,
+        first_match(YEAR),
+        max_sides=3,
+        conflict_relevance=0.5,
+        side_relevance=0.5,
+    )
     answer = opened.ask("When was the PMK founded?")
     assert answer.kind == CONFLICT and answer.conflict
     assert {(s.docs, s.text) for s in answer.statements} == {
@@ -745,6 +762,7 @@ def test_a_source_not_worth_a_call_is_not_asked(
         first_match(YEAR),
         max_sides=3,
         conflict_relevance=0.5,
+        side_relevance=0.5,
         ask_weights=(("chars", 1000.0, 100.0, 1.0),),  # a short source scores near 0
         ask_confidence=threshold,
     )
@@ -755,7 +773,9 @@ def test_a_source_not_worth_a_call_is_not_asked(
 
 def test_the_default_asks_at_most_two_other_documents(tmp_path: Path) -> None:
     docs = {**PARTIES, "club.txt": "The PMK football club of Lille was founded in 1921."}
-    opened = open_corpus(tmp_path, docs, first_match(YEAR), conflict_relevance=0.5)
+    opened = open_corpus(
+        tmp_path, docs, first_match(YEAR), conflict_relevance=0.5, side_relevance=0.5
+    )
     answer = opened.ask("When was the PMK founded?")
     assert len(answer.statements) == 3 and answer.model_calls == 3
 
@@ -771,6 +791,7 @@ def test_a_source_below_the_top_k_is_found_side_depth_deep(tmp_path: Path) -> No
             k=1,
             max_sides=3,
             conflict_relevance=0.5,
+            side_relevance=0.5,
             side_depth=depth,
             side_floor=0.0,
         )
@@ -785,7 +806,9 @@ def test_a_source_that_gives_the_value_agrees_without_a_model_call(tmp_path: Pat
         "again.txt": "Students founded the PMK of Pristina in 1989, in Kosovo.",
         "noise.txt": PARTIES["noise.txt"],
     }
-    opened = open_corpus(tmp_path, docs, first_match(YEAR), max_sides=3, conflict_relevance=0.5)
+    opened = open_corpus(
+        tmp_path, docs, first_match(YEAR), max_sides=3, conflict_relevance=0.5, side_relevance=0.5
+    )
     answer = opened.ask("When was the PMK founded?")
     assert answer.kind == ANSWER and answer.model_calls == 1
     assert {c.doc for c in answer.citations} == {"kosovo.txt", "again.txt"}
@@ -798,7 +821,9 @@ def test_titled_documents_are_subjects_that_share_a_name(tmp_path: Path) -> None
         "tamil.txt": "PMK (India) PMK is a party founded in 1981 in Tamil Nadu.",
         "noise.txt": PARTIES["noise.txt"],
     }
-    opened = open_corpus(tmp_path, docs, first_match(YEAR), conflict_relevance=0.5)
+    opened = open_corpus(
+        tmp_path, docs, first_match(YEAR), conflict_relevance=0.5, side_relevance=0.5
+    )
     answer = opened.ask("When was the PMK founded?")
     assert answer.kind == AMBIGUOUS and answer.conflict
     assert {(s.subject, s.text) for s in answer.statements} == {
@@ -848,7 +873,13 @@ def test_a_copy_whose_sentence_does_not_align_is_asked(tmp_path: Path) -> None:
 def test_a_corroborated_original_stands_and_its_copy_is_disputed(tmp_path: Path) -> None:
     docs = {"original.txt": ORIGINAL, "planted.txt": PLANTED, "corroborating.txt": CORROBORATING}
     opened = open_corpus(
-        tmp_path, docs, talk_show, max_sides=3, conflict_top=6, conflict_relevance=0.3
+        tmp_path,
+        docs,
+        talk_show,
+        max_sides=3,
+        conflict_top=6,
+        conflict_relevance=0.3,
+        side_relevance=0.3,
     )
     answer = opened.ask("Who is the artist of the album Talk Show?")
     assert answer.kind == CONFLICT
@@ -883,6 +914,7 @@ def _bridge(tmp_path: Path, other: str, **policy: object) -> Answer:
         first_match(r"\d+ March \d{4}|\d{4}"),
         conflict_top=6,
         conflict_relevance=0.0,
+        side_relevance=0.0,
         side_floor=0.0,
         **policy,
     )
@@ -924,6 +956,7 @@ def test_a_source_is_asked_with_its_number_beside_what_is_asked(
         first_match(r"\d[\d,.]*\d"),
         conflict_top=6,
         conflict_relevance=0.0,
+        side_relevance=0.0,
         side_floor=0.0,
         side_passages=1,
         asked_sentences=asked_sentences,
@@ -961,6 +994,7 @@ def _rescued(tmp_path: Path, docs: dict[str, str], **policy: object) -> Answer:
         _read_alone,
         conflict_top=6,
         conflict_relevance=0.0,
+        side_relevance=0.0,
         **{"side_floor": 0.0, **policy},
     )
     return opened.ask("When did the Kursk bridge open to traffic?")
@@ -1067,6 +1101,7 @@ def test_a_source_over_the_cap_gives_its_date_without_a_call(tmp_path: Path) -> 
             docs,
             "When was the PMK founded?",
             conflict_relevance=0.5,
+            side_relevance=0.5,
             side_floor=0.0,
             dated_sides=dated,
         )
