@@ -656,6 +656,11 @@ def test_statements_carry_the_side_to_json() -> None:
 # --- end to end through OpenIndex -------------------------------------------------------------
 
 
+# The hash embedder's cosines are low and flat: at half the best's relevance its sources
+# are asked, and their answers stand as sides.
+HALF_AS_RELEVANT = {"conflict_relevance": 0.5, "side_relevance": 0.5}
+
+
 def open_corpus(
     tmp_path: Path, docs: dict[str, str], script: Script, **policy: object
 ) -> OpenIndex:
@@ -727,8 +732,7 @@ def test_three_documents_three_sides(tmp_path: Path) -> None:
         PARTIES,
         first_match(YEAR),
         max_sides=3,
-        conflict_relevance=0.5,
-        side_relevance=0.5,
+        **HALF_AS_RELEVANT,
     )
     answer = opened.ask("When was the PMK founded?")
     assert answer.kind == CONFLICT and answer.conflict
@@ -761,8 +765,7 @@ def test_a_source_not_worth_a_call_is_not_asked(
         PARTIES,
         first_match(YEAR),
         max_sides=3,
-        conflict_relevance=0.5,
-        side_relevance=0.5,
+        **HALF_AS_RELEVANT,
         ask_weights=(("chars", 1000.0, 100.0, 1.0),),  # a short source scores near 0
         ask_confidence=threshold,
     )
@@ -773,9 +776,7 @@ def test_a_source_not_worth_a_call_is_not_asked(
 
 def test_the_default_asks_at_most_two_other_documents(tmp_path: Path) -> None:
     docs = {**PARTIES, "club.txt": "The PMK football club of Lille was founded in 1921."}
-    opened = open_corpus(
-        tmp_path, docs, first_match(YEAR), conflict_relevance=0.5, side_relevance=0.5
-    )
+    opened = open_corpus(tmp_path, docs, first_match(YEAR), **HALF_AS_RELEVANT)
     answer = opened.ask("When was the PMK founded?")
     assert len(answer.statements) == 3 and answer.model_calls == 3
 
@@ -790,8 +791,7 @@ def test_a_source_below_the_top_k_is_found_side_depth_deep(tmp_path: Path) -> No
             "When was the PMK founded?",
             k=1,
             max_sides=3,
-            conflict_relevance=0.5,
-            side_relevance=0.5,
+            **HALF_AS_RELEVANT,
             side_depth=depth,
             side_floor=0.0,
         )
@@ -806,9 +806,7 @@ def test_a_source_that_gives_the_value_agrees_without_a_model_call(tmp_path: Pat
         "again.txt": "Students founded the PMK of Pristina in 1989, in Kosovo.",
         "noise.txt": PARTIES["noise.txt"],
     }
-    opened = open_corpus(
-        tmp_path, docs, first_match(YEAR), max_sides=3, conflict_relevance=0.5, side_relevance=0.5
-    )
+    opened = open_corpus(tmp_path, docs, first_match(YEAR), max_sides=3, **HALF_AS_RELEVANT)
     answer = opened.ask("When was the PMK founded?")
     assert answer.kind == ANSWER and answer.model_calls == 1
     assert {c.doc for c in answer.citations} == {"kosovo.txt", "again.txt"}
@@ -821,9 +819,7 @@ def test_titled_documents_are_subjects_that_share_a_name(tmp_path: Path) -> None
         "tamil.txt": "PMK (India) PMK is a party founded in 1981 in Tamil Nadu.",
         "noise.txt": PARTIES["noise.txt"],
     }
-    opened = open_corpus(
-        tmp_path, docs, first_match(YEAR), conflict_relevance=0.5, side_relevance=0.5
-    )
+    opened = open_corpus(tmp_path, docs, first_match(YEAR), **HALF_AS_RELEVANT)
     answer = opened.ask("When was the PMK founded?")
     assert answer.kind == AMBIGUOUS and answer.conflict
     assert {(s.subject, s.text) for s in answer.statements} == {
@@ -1100,8 +1096,7 @@ def test_a_source_over_the_cap_gives_its_date_without_a_call(tmp_path: Path) -> 
             tmp_path / str(dated),
             docs,
             "When was the PMK founded?",
-            conflict_relevance=0.5,
-            side_relevance=0.5,
+            **HALF_AS_RELEVANT,
             side_floor=0.0,
             dated_sides=dated,
         )
