@@ -108,8 +108,13 @@ class Policy:
     # (0.5-1.5 s on 2 cores). Fitted on RAMDocs a (60 questions, seed 0; README "Every
     # side"): asking one other document among the shown passages stated every right
     # answer for 0.12 of questions; 8 chunks deep, 3 sides did for 0.20 and 4 for 0.22.
-    # 4 took p50 5.4 s there, further over the 3.5 s budget, so 3 is the default.
-    max_sides: int = 3
+    # 4 took p50 5.4 s there, further over the 3.5 s budget, so 3 was the default. Measured
+    # again on today's reading (2026-11-25, 200 questions): of the right answers a lost,
+    # 19 sat in a retrieved source left unasked because the two calls were spent. At 4,
+    # every right answer 0.305 -> 0.325 and wrong stated 0.482 -> 0.509 (three dates);
+    # calls 491 -> 540, p50 unchanged (2.97 -> 2.91 s); SQuAD a and c answer the same
+    # with the same calls. So 4 is the default.
+    max_sides: int = 4
     # Two documents are near-copies when this share of the smaller one's word shingles
     # (runs of `shingle_words` words) also occur in the other. A near-copy that gives a
     # different value is the signature of a planted claim (RAMDocs' misinfo documents are

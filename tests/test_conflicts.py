@@ -1096,6 +1096,7 @@ def test_a_source_over_the_cap_gives_its_date_without_a_call(tmp_path: Path) -> 
             tmp_path / str(dated),
             docs,
             "When was the PMK founded?",
+            max_sides=3,
             **HALF_AS_RELEVANT,
             side_floor=0.0,
             dated_sides=dated,
