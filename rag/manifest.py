@@ -14,7 +14,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -102,8 +102,7 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     problem = _shape_problem(manifest)
     if problem:
         raise StoreError(f"index manifest {path} is corrupt ({problem}); run `rag index`")
-    # Before the rule was recorded, sentences were cut by rule 1.
-    rule = manifest["chunking"].get("sentence_rule", 1)
+    rule = sentence_rule(manifest["chunking"])
     if rule != SENTENCE_RULE:
         kind = OlderFormat if _is_int(rule) and rule < SENTENCE_RULE else StoreError
         raise kind(
@@ -111,6 +110,12 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
             f"{SENTENCE_RULE}; run `rag index` to rebuild it"
         )
     return manifest
+
+
+def sentence_rule(chunking: Mapping[str, Any]) -> Any:
+    """The rule an index's sentences were cut by (rag.chunking). Before the rule was
+    recorded, sentences were cut by rule 1."""
+    return chunking.get("sentence_rule", 1)
 
 
 def check_compatible(

@@ -17,7 +17,7 @@ from rag import store
 from rag.corpus import changes, file_stats, no_usable_documents, try_read
 from rag.embed import Embedder, SentenceTransformerEmbedder
 from rag.errors import StoreError
-from rag.manifest import OlderFormat, check_compatible, expected_settings
+from rag.manifest import OlderFormat, check_compatible, expected_settings, sentence_rule
 from rag.place import Place, place
 from rag.progress import Progress, on_terminal
 from rag.readers import extraction_version
@@ -213,7 +213,7 @@ def _check_shared(manifest: dict[str, Any], expected: dict[str, Any], where: str
     for key, want in expected.items():
         have = manifest.get(key)
         if key == "chunking" and isinstance(have, dict) and have != want:
-            rule = have.get("sentence_rule", 1)  # not recorded: rule 1
+            rule = sentence_rule(have)
             if {**have, "sentence_rule": want["sentence_rule"]} == want:
                 # No setting chooses the rule: this code cuts by its own.
                 raise StoreError(
