@@ -727,13 +727,7 @@ PARTIES = {
 
 
 def test_three_documents_three_sides(tmp_path: Path) -> None:
-    opened = open_corpus(
-        tmp_path,
-        PARTIES,
-        first_match(YEAR),
-        max_sides=3,
-        **HALF_AS_RELEVANT,
-    )
+    opened = open_corpus(tmp_path, PARTIES, first_match(YEAR), max_sides=3, **HALF_AS_RELEVANT)
     answer = opened.ask("When was the PMK founded?")
     assert answer.kind == CONFLICT and answer.conflict
     assert {(s.docs, s.text) for s in answer.statements} == {
@@ -774,11 +768,18 @@ def test_a_source_not_worth_a_call_is_not_asked(
     assert answer.model_calls == 1 + len(asked)
 
 
-def test_the_default_asks_at_most_two_other_documents(tmp_path: Path) -> None:
-    docs = {**PARTIES, "club.txt": "The PMK football club of Lille was founded in 1921."}
+def test_the_default_asks_at_most_three_other_documents(tmp_path: Path) -> None:
+    """Four other documents could give a side (a cap of 5 asks all four); the default
+    spends three calls on them, and reads the fourth's date by code."""
+    docs = {
+        **PARTIES,
+        "club.txt": "The PMK football club of Lille was founded in 1921.",
+        "union.txt": "The PMK trade union of Lagos was founded in 1962.",
+        "bank.txt": "The PMK savings bank of Oslo was founded in 1950.",
+    }
     opened = open_corpus(tmp_path, docs, first_match(YEAR), **HALF_AS_RELEVANT)
     answer = opened.ask("When was the PMK founded?")
-    assert len(answer.statements) == 3 and answer.model_calls == 3
+    assert answer.model_calls == 4 and len(answer.asked) == 3
 
 
 def test_a_source_below_the_top_k_is_found_side_depth_deep(tmp_path: Path) -> None:
