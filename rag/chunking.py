@@ -13,8 +13,9 @@ from rag.records import Chunk
 
 # Which rule cut the sentences, recorded in the index's manifest: chunks, and the spans
 # citations are read from, follow it. 2: no cut after an initial or an abbreviation.
+# 3: no cut before a lower-case word after ! ? or an ellipsis either.
 # Raise it whenever the cuts change, so an index cut by another rule is rebuilt.
-SENTENCE_RULE = 2
+SENTENCE_RULE = 3
 
 # A sentence ends at . ! ? or an ellipsis, plus any closing quotes or brackets, when
 # whitespace follows. A line break always ends a sentence: headlines and paragraphs in
@@ -25,7 +26,11 @@ _BOUNDARY = re.compile(r"""[.!?…]+["'’”)\]]*(?=\s)|\n""")
 # end, and neither is one followed by a lower-case word ("e.g. the", "Inc. or its"). Cut
 # there, a name is split across two spans, and a value read from the first is cut short.
 # The cost, a sentence that really ends in "World War I." joined to the next, is the
-# lesser harm: a longer span still holds its sentence whole.
+# lesser harm: a longer span still holds its sentence whole. The same holds for ! ? and
+# an ellipsis before a lower-case word: a title that ends in one ("What's My Name? is the
+# ninth extended play by T-ara", "Yahoo! is"), a quoted question ("'Why?' he asked") or
+# a trailing-off clause goes on, and cut there the source was asked about its title
+# without the words that answer (RAMDocs a).
 _ABBREVIATED = re.compile(
     r"""(?:(?<![\w.'’-])(?:[A-Za-z]\.)*[A-Za-z]
     |(?<![\w'’-])(?:Mr|Mrs|Ms|Dr|St|Mt|Ft|Jr|Sr|Prof|Gen|Lt|Col|Capt|Sgt|Rev|Hon|Gov|Sen
@@ -37,11 +42,14 @@ _LOWER_NEXT = re.compile(r"\s*[a-z]")
 
 
 def _ends_sentence(text: str, match: re.Match[str]) -> bool:
-    """A boundary match is a sentence end unless it is a lone full stop that abbreviates."""
-    if match.group() != ".":
+    """A boundary match is a sentence end unless a lower-case word follows it, or it is a
+    lone full stop that abbreviates. A line break always is."""
+    if match.group() == "\n":
         return True
     if _LOWER_NEXT.match(text, match.end()):
         return False
+    if match.group() != ".":
+        return True
     return not _ABBREVIATED.search(text, max(0, match.start() - 12), match.start())
 
 

@@ -171,7 +171,7 @@ def test_manifest_describes_the_index(settings: Settings) -> None:
     assert manifest["format_version"] == store.FORMAT_VERSION
     assert manifest["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest["dim"] == 384
-    assert manifest["chunking"] == {"max_chars": 400, "overlap_sentences": 1, "sentence_rule": 2}
+    assert manifest["chunking"] == {"max_chars": 400, "overlap_sentences": 1, "sentence_rule": 3}
     assert set(manifest["corpus_files"]) == {"a.txt", "b.md"}
 
 

@@ -94,12 +94,24 @@ def test_overlap_repeats_one_sentence_between_chunks() -> None:
         # Nor a full stop before a lower-case word.
         ("Troops, e.g. engineers, went. Home.", ["Troops, e.g. engineers, went.", "Home."]),
         ("Main St. in Greenville. Next.", ["Main St. in Greenville.", "Next."]),
-        # Other words still end sentences, and so do ! and ? before anything.
+        # Other words still end sentences.
         (
             "It is in Greenville, Ky. He lived there.",
             ["It is in Greenville, Ky.", "He lived there."],
         ),
-        ("Who went? they did! Fine.", ["Who went?", "they did!", "Fine."]),
+        # Nor ! ? or an ellipsis before a lower-case word: a title, a quoted question.
+        (
+            "What's My Name? What's My Name? is the ninth EP by T-ara. It sold.",
+            ["What's My Name?", "What's My Name? is the ninth EP by T-ara.", "It sold."],
+        ),
+        (
+            "\u201cWhy?\u201d he asked. Yahoo! is a site.",
+            ["\u201cWhy?\u201d he asked.", "Yahoo! is a site."],
+        ),
+        ("A vast zone\u2026 was made safe. Then.", ["A vast zone\u2026 was made safe.", "Then."]),
+        # They end one before anything else, and a line break always ends one.
+        ("Who went? They did! Fine.", ["Who went?", "They did!", "Fine."]),
+        ("Who went?\nthey did.", ["Who went?", "they did."]),
         # The cost, measured and accepted: a sentence that ends in an initial runs on.
         ("He fought in World War I. Then he wrote.", ["He fought in World War I. Then he wrote."]),
     ],

@@ -310,7 +310,7 @@ def _corrupt_vectors(settings: Settings) -> None:
     ("damage", "said"),
     [
         (_older_format, "has format version 1, this rag reads version 3; rebuilding it"),
-        (_older_sentences, "by rule 1, this rag cuts by rule 2; rebuilding it"),
+        (_older_sentences, "by rule 1, this rag cuts by rule 3; rebuilding it"),
         (_corrupt_vectors, "does not match its manifest; rebuilding it from scratch"),
     ],
 )
