@@ -27,18 +27,21 @@ from rag.records import Answer, Citation
 # of refused answers (README "A refused answer read again"), which can only turn a refusal
 # into an answer: citation recall 0.62 -> 0.65 (0.674 measured), false refusals 0.15 ->
 # 0.14 (0.116), refusal 0.65 -> 0.68 (0.8125 here, 0.75 on the earlier machine before the
-# rescue). Targets, not yet met: answer accuracy >= 0.9, citation recall >= 0.9, refusal
-# accuracy >= 0.9, false refusals <= 0.1. Latency is not gated here: benchmarks/run.py
-# measures speed.
+# rescue). Raised 2026-11-25 after sentence rule 3 (README "A title that ends in a
+# question mark"): answer accuracy 0.70 -> 0.72 (0.744 measured, 0.721 before it),
+# retrieval recall 0.85 -> 0.86 (0.884; 0.872 before), refusal 0.68 -> 0.75 (0.8125 on
+# every run on this machine since the rescue). Targets, not yet met: answer accuracy
+# >= 0.9, citation recall >= 0.9, refusal accuracy >= 0.9, false refusals <= 0.1.
+# Latency is not gated here: benchmarks/run.py measures speed.
 THRESHOLDS: dict[str, tuple[str, float]] = {
-    "answer_accuracy": (">=", 0.70),
+    "answer_accuracy": (">=", 0.72),
     "citation_recall": (">=", 0.65),
     "citation_precision": (">=", 0.80),
     "citation_validity": (">=", 1.0),
-    "refusal_accuracy": (">=", 0.68),
+    "refusal_accuracy": (">=", 0.75),
     "false_refusal_rate": ("<=", 0.14),
     "false_conflict_rate": ("<=", 0.05),
-    "retrieval_recall_at_k": (">=", 0.85),
+    "retrieval_recall_at_k": (">=", 0.86),
 }
 
 # Metrics on a 0..1 scale, in the order the report and chart show them.
