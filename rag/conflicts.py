@@ -295,10 +295,7 @@ def same_question(question: str, anchor: Candidate, other: Candidate, policy: Po
         relevance = max(relevance, other.relevance)
     return (
         value_kind(anchor.value) == value_kind(other.value)
-        and (
-            other.dated
-            or _shared(_coverage(question, a), _coverage(question, b)) >= policy.conflict_coverage
-        )
+        and (other.dated or shared_coverage(question, a, b) >= policy.conflict_coverage)
         and relevance >= policy.side_relevance * max(p.dense for p in a)
     )
 
@@ -349,6 +346,12 @@ def _shared(x: set[str], y: set[str]) -> float:
     if not x or not y:
         return 1.0
     return len(x & y) / min(len(x), len(y))
+
+
+def shared_coverage(question: str, a: Sequence[Passage], b: Sequence[Passage]) -> float:
+    """Of the question terms the smaller of two evidence sets holds, the share the other
+    holds too (`conflict_coverage` is held to it)."""
+    return _shared(_coverage(question, a), _coverage(question, b))
 
 
 def _coverage(question: str, cited: Sequence[Passage]) -> set[str]:
