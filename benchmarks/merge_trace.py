@@ -40,17 +40,14 @@ def traced(sink: IO[str]) -> Any:
         question: str, anchor: conflicts.Candidate, other: conflicts.Candidate, policy: Policy
     ) -> bool:
         top = max(p.dense for p in anchor.passages)
-        relevance = max([p.dense for p in other.passages] + [other.relevance or 0.0])
         held = decide(question, anchor, other, policy)
         row = {
             "question": question,
             "anchor": anchor.value,
             "value": other.value,
             "one_kind": conflicts.value_kind(anchor.value) == conflicts.value_kind(other.value),
-            "same_part": other.dated
-            or conflicts.shared_coverage(question, anchor.passages, other.passages)
-            >= policy.conflict_coverage,
-            "relevance": relevance / top if top else 0.0,
+            "same_part": conflicts.same_part(question, anchor, other, policy),
+            "relevance": conflicts.evidence_relevance(other) / top if top else 0.0,
             "confidence": other.confidence,
             "accepted": other.accepted,
             "kept": held,
@@ -115,16 +112,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.read:
         args.trace.parent.mkdir(parents=True, exist_ok=True)
+        decide = conflicts.same_question
         with args.trace.open("w", encoding="utf-8") as sink:
             conflicts.same_question = traced(sink)
-            code = run(
-                [
-                    f"--set=ramdocs/{args.set}",
-                    f"--sample={args.sample}",
-                    f"--seed={args.seed}",
-                    f"--out={args.out}",
-                ]
-            )
+            try:
+                code = run(
+                    [
+                        f"--set=ramdocs/{args.set}",
+                        f"--sample={args.sample}",
+                        f"--seed={args.seed}",
+                        f"--out={args.out}",
+                    ]
+                )
+            finally:
+                conflicts.same_question = decide
         if code:
             return code
     elif not args.trace.is_file():

@@ -281,23 +281,35 @@ def merge(question: str, candidates: Sequence[Candidate], policy: Policy) -> lis
 def same_question(question: str, anchor: Candidate, other: Candidate, policy: Policy) -> bool:
     """Whether a disagreeing answer answers what the first answers: a value of the same
     kind (place, date, number), evidence about the same part of the question, and
-    evidence at least `side_relevance` as relevant.
-
-    "Same part" compares the question terms each source's evidence holds; at
-    `conflict_coverage` 1.0 one set must hold the other. Asked "When was the regiment
-    established in Kursk?", "established in May" and "deployed to Kursk in August" each
-    hold a part the other lacks: they answer different questions. A date read by code
-    (`dated_side`) stands next to a term the question asks about, so it is not held to
-    the evidence rule, which is for sentences a model chose."""
-    a, b = anchor.passages, other.passages
-    relevance = max(p.dense for p in b)
-    if other.relevance is not None:
-        relevance = max(relevance, other.relevance)
+    evidence at least `side_relevance` as relevant."""
+    top = max(p.dense for p in anchor.passages)
     return (
         value_kind(anchor.value) == value_kind(other.value)
-        and (other.dated or shared_coverage(question, a, b) >= policy.conflict_coverage)
-        and relevance >= policy.side_relevance * max(p.dense for p in a)
+        and same_part(question, anchor, other, policy)
+        and evidence_relevance(other) >= policy.side_relevance * top
     )
+
+
+def same_part(question: str, anchor: Candidate, other: Candidate, policy: Policy) -> bool:
+    """Whether the two candidates' evidence speaks to the same part of the question.
+
+    It compares the question terms each source's evidence holds; at `conflict_coverage`
+    1.0 one set must hold the other. Asked "When was the regiment established in Kursk?",
+    "established in May" and "deployed to Kursk in August" each hold a part the other
+    lacks: they answer different questions. A date read by code (`dated_side`) stands next
+    to a term the question asks about, so it is not held to the evidence rule, which is
+    for sentences a model chose."""
+    if other.dated:
+        return True
+    held = _coverage(question, anchor.passages), _coverage(question, other.passages)
+    return _shared(*held) >= policy.conflict_coverage
+
+
+def evidence_relevance(c: Candidate) -> float:
+    """How relevant a candidate's evidence is: the cosine of its best sentence, or of the
+    sentence that got its source asked (`Candidate.relevance`) when that is higher."""
+    best = max(p.dense for p in c.passages)
+    return best if c.relevance is None else max(best, c.relevance)
 
 
 # A year before 1900 ("1884") is a date as much as "1920" is, and so is a decade ("the
@@ -346,12 +358,6 @@ def _shared(x: set[str], y: set[str]) -> float:
     if not x or not y:
         return 1.0
     return len(x & y) / min(len(x), len(y))
-
-
-def shared_coverage(question: str, a: Sequence[Passage], b: Sequence[Passage]) -> float:
-    """Of the question terms the smaller of two evidence sets holds, the share the other
-    holds too (`conflict_coverage` is held to it)."""
-    return _shared(_coverage(question, a), _coverage(question, b))
 
 
 def _coverage(question: str, cited: Sequence[Passage]) -> set[str]:

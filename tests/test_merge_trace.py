@@ -68,8 +68,21 @@ def test_summary_counts_what_was_left_out_and_why() -> None:
     assert [r["label"] for r in got["by_confidence"]] == ["planted", "right"]
 
 
-def test_read_needs_a_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_read_needs_a_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_EXTERNAL", str(tmp_path))
+    (tmp_path / "ramdocs" / "a").mkdir(parents=True)
+    (tmp_path / "ramdocs" / "a" / "cases.jsonl").write_text("", encoding="utf-8")
     code = main(["--set", "a", "--read", "--trace", str(tmp_path / "none.jsonl")])
-    err = capsys.readouterr().err
     assert code == 2
-    assert "error:" in err and ("none.jsonl" in err or "cases.jsonl" in err)
+    assert capsys.readouterr().err == f"error: {tmp_path / 'none.jsonl'} does not exist\n"
+
+
+def test_a_set_without_its_cases_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_EXTERNAL", str(tmp_path))
+    code = main(["--set", "b", "--read", "--trace", str(tmp_path / "t.jsonl")])
+    assert code == 2
+    assert "ramdocs/b/cases.jsonl does not exist" in capsys.readouterr().err
