@@ -50,6 +50,9 @@ def traced(sink: IO[str]) -> Any:
             "relevance": conflicts.evidence_relevance(other) / top if top else 0.0,
             "confidence": other.confidence,
             "accepted": other.accepted,
+            # Kept as a side only if this source, or another giving its value, speaks to
+            # the question (rag.conflicts.merge): this source's own part of that test.
+            "speaks_to": conflicts.speaks_to(question, other),
             "kept": held,
         }
         sink.write(json.dumps(row) + "\n")

@@ -262,6 +262,13 @@ def merge(question: str, candidates: Sequence[Candidate], policy: Policy) -> lis
     if not candidates:
         return []
     anchor = candidates[0]
+    # The values some source's evidence names the question in (or refers back to it in):
+    # a value no source does is not a side, however it is worded (`speaks_to`).
+    voiced = [
+        value_terms(question, c.value)
+        for c in candidates
+        if c.grounded and (not policy.side_needs_terms or speaks_to(question, c))
+    ]
     sides: list[Side] = []
     for c in candidates:
         if not c.grounded or (c is not anchor and not fits_question(question, c.value)):
@@ -273,7 +280,10 @@ def merge(question: str, candidates: Sequence[Candidate], policy: Policy) -> lis
                 sides[i] = _join(side, c, fuller=len(mine) > len(theirs))
                 break
         else:
-            if c is anchor or same_question(question, anchor, c, policy):
+            if c is anchor or (
+                same_question(question, anchor, c, policy)
+                and any(v and (mine <= v or v <= mine) for v in voiced)
+            ):
                 sides.append(Side(c.grounded, _docs(c), c.accepted, confidence=c.confidence))
     return sides
 
@@ -288,6 +298,28 @@ def same_question(question: str, anchor: Candidate, other: Candidate, policy: Po
         and same_part(question, anchor, other, policy)
         and evidence_relevance(other) >= policy.side_relevance * top
     )
+
+
+# Words that open a sentence by referring back to what its document is about.
+_REFERS_BACK = frozenset({"it", "its", "he", "his", "she", "her", "they", "their", "this", "these"})
+
+
+def speaks_to(question: str, c: Candidate) -> bool:
+    """Whether the candidate's evidence holds a term of the question, or opens by
+    referring back to its document's subject. `merge` keeps a side only when some source
+    giving its value does: one may cite a fragment ("Malik Shah I and proclaimed sultan
+    at Baghdad") where another names the subject ("... her son Mahmud").
+
+    `same_part` holds an evidence set with no question term as held by any (it says
+    nothing against the first answer's part), so without this a sentence about another
+    subject passed whenever it was relevant enough: "ARPANET and SITA HLN became
+    operational in 1969" for "When did the series of strikes happen?" (SQuAD a). A
+    sentence that names nothing the question does can answer it only through a pronoun
+    for its document's subject ("It was founded in 1867 by Ira Hinckley", from the page
+    on Cove Fort); one that opens on a subject of its own names another."""
+    if c.dated or _coverage(question, c.passages):
+        return True
+    return any((WORD.findall(p.text)[:1] or [""])[0].lower() in _REFERS_BACK for p in c.passages)
 
 
 def same_part(question: str, anchor: Candidate, other: Candidate, policy: Policy) -> bool:

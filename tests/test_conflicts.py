@@ -307,6 +307,49 @@ def test_side_relevance_is_a_share_of_the_first_answers_sentence(share: float, s
     assert conflicts.same_question("When was Cove Fort built?", first, other, policy) is same
 
 
+STRIKES = "When did the series of strikes happen?"
+STRIKES_FIRST = candidate("1973", passage("a.txt", "A series of strikes in 1973 closed the pits."))
+
+
+@pytest.mark.parametrize(
+    ("sentence", "needs", "sides"),
+    [
+        # Names nothing the question does and opens on a subject of its own.
+        ("ARPANET and SITA HLN became operational in 1969.", True, 1),
+        ("ARPANET and SITA HLN became operational in 1969.", False, 2),
+        # Refers back to its document's subject.
+        ("It was founded in 1969 by the union.", True, 2),
+        ("Their last walkout came in 1969.", True, 2),
+        # Holds a term of the question.
+        ("The dockers' strikes began in 1969.", True, 2),
+    ],
+)
+def test_a_side_must_name_the_question_or_refer_back(
+    sentence: str, needs: bool, sides: int
+) -> None:
+    """Evidence with no term of the question says nothing against the first answer's part
+    of it, so `same_part` passes it; `side_needs_terms` asks for a term or a pronoun."""
+    other = candidate("1969", passage("b.txt", sentence))
+    merged = conflicts.merge(
+        STRIKES, [STRIKES_FIRST, other], replace(RULES, side_needs_terms=needs)
+    )
+    assert len(merged) == sides
+
+
+def test_a_side_is_named_by_any_source_that_gives_it() -> None:
+    """One source cites a fragment, another the sentence that names what is asked: the
+    value stands, with both."""
+    fragment = candidate(
+        "1969", passage("b.txt", "ARPANET and SITA HLN became operational in 1969.")
+    )
+    named = candidate("1969", passage("c.txt", "The strikes of 1969 followed.", dense=0.5))
+    merged = conflicts.merge(STRIKES, [STRIKES_FIRST, fragment, named], RULES)
+    assert [(s.value, s.docs) for s in merged] == [
+        ("1973", ("a.txt",)),
+        ("1969", ("b.txt", "c.txt")),
+    ]
+
+
 def test_a_date_read_by_code_answers_the_part_asked() -> None:
     """The first answer's sentence names the church; the other source's says only that it
     was built then. A model's evidence that shares no part would be another question's;
