@@ -276,13 +276,13 @@ def merge(question: str, candidates: Sequence[Candidate], policy: Policy) -> lis
         mine = value_terms(question, c.value)
         for i, side in enumerate(sides):
             theirs = value_terms(question, side.value)
-            if mine <= theirs or theirs <= mine:
+            if _agree(mine, theirs):
                 sides[i] = _join(side, c, fuller=len(mine) > len(theirs))
                 break
         else:
             if c is anchor or (
                 same_question(question, anchor, c, policy)
-                and any(v and (mine <= v or v <= mine) for v in voiced)
+                and any(v and _agree(mine, v) for v in voiced)
             ):
                 sides.append(Side(c.grounded, _docs(c), c.accepted, confidence=c.confidence))
     return sides
@@ -319,7 +319,8 @@ def speaks_to(question: str, c: Candidate) -> bool:
     on Cove Fort); one that opens on a subject of its own names another."""
     if c.dated or _coverage(question, c.passages):
         return True
-    return any((WORD.findall(p.text)[:1] or [""])[0].lower() in _REFERS_BACK for p in c.passages)
+    opening = (WORD.search(p.text) for p in c.passages)
+    return any(m is not None and m.group().lower() in _REFERS_BACK for m in opening)
 
 
 def same_part(question: str, anchor: Candidate, other: Candidate, policy: Policy) -> bool:
@@ -374,6 +375,11 @@ def _join(side: Side, c: Candidate, fuller: bool) -> Side:
         side.accepted or c.accepted,
         confidence=_best(side.confidence, c.confidence),
     )
+
+
+def _agree(x: frozenset[str], y: frozenset[str]) -> bool:
+    """Two values' terms agree when one holds the other ("August 10" in "August 10, 1966")."""
+    return x <= y or y <= x
 
 
 def _best(a: float | None, b: float | None) -> float | None:

@@ -104,10 +104,10 @@ class Policy:
     # the two evidence sentences often hold disjoint parts of the question ("first
     # broadcast" against "Tomorrow's World"), which no share admits. It stays 1.0.
     conflict_coverage: float = 1.0
-    # A disagreeing answer whose evidence holds no term of the question is a side only
-    # when its sentence opens by referring back to its document's subject ("It was
-    # founded in 1867"): rag.conflicts.speaks_to. Chosen on SQuAD a and RAMDocs a (README
-    # "A side that names nothing the question asks").
+    # A disagreeing value is a side only when some source giving it cites evidence that
+    # holds a term of the question or opens by referring back to its document's subject
+    # ("It was founded in 1867"): rag.conflicts.speaks_to. Chosen on SQuAD a and RAMDocs a
+    # (README "A side that names nothing the question asks").
     side_needs_terms: bool = True
     # At most `max_sides - 1` other documents are asked: each costs one more model call
     # (0.5-1.5 s on 2 cores). Fitted on RAMDocs a (60 questions, seed 0; README "Every
