@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from rag.policy import Policy
 from rag.records import Grounded, Passage
 from rag.text import answer_sentences, terms
-from rag.values import fuller, trimmed
+from rag.values import fuller, trimmed, whole
 
 
 def key_terms(statement: str, question: str) -> list[str]:
@@ -59,6 +59,7 @@ def ground(
         cited = _cite(needed, chosen, shown, policy)
         if cited:
             text = fuller(trimmed(sentence, question), cited, question)
+            text = whole(text, cited, policy.phrase_words)
             grounded.append(Grounded(text=text, passages=tuple(cited)))
     return grounded
 

@@ -109,6 +109,11 @@ class Policy:
     # ("It was founded in 1867"): rag.conflicts.speaks_to. Chosen on SQuAD a and RAMDocs a
     # (README "A side that names nothing the question asks").
     side_needs_terms: bool = True
+    # A lower-case value is widened by at most this many words to the end of its noun
+    # phrase in the cited passages ("comedy" -> "comedy film"; rag.values.whole); 0 keeps
+    # the model's words. Chosen on RAMDocs a and SQuAD a and b (README "A value's whole
+    # phrase").
+    phrase_words: int = 2
     # At most `max_sides - 1` other documents are asked: each costs one more model call
     # (0.5-1.5 s on 2 cores). Fitted on RAMDocs a (60 questions, seed 0; README "Every
     # side"): asking one other document among the shown passages stated every right

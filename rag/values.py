@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from rag.qtypes import asks_date
 from rag.records import Passage
+from rag.text import NUMBER_WORDS, STOPWORDS
 
 _MONTH = (
     r"(?:Jan(?:uary|\.)?|Feb(?:ruary|\.)?|Mar(?:ch|\.)?|Apr(?:il|\.)?|May|June?|July?|"
@@ -83,4 +84,75 @@ def fuller(value: str, cited: Sequence[Passage], question: str) -> str:
         if wanted <= _tokens(m.group())
     }
     # Two different full dates hold the short one: the source does not say which.
+    return found.pop() if len(found) == 1 else value
+
+
+# Words that end a noun phrase even when lower-case: an irregular past participle or a
+# verb the stopwords do not hold ("film made by", "a dancer born in").
+_VERBS = frozenset(
+    """born made built won became become began begun took taken gave given wrote written
+    held left known found grown shown seen set put run came went got told sold brought
+    thought led met paid said spent stood taught remains""".split()
+)
+# A word that may continue a noun phrase: lower-case letters and inner hyphens.
+_HEAD = re.compile(r"[a-z][a-z\-]*[a-z]")
+# The next word after a value, with only spaces between (punctuation ends the phrase).
+_NEXT = re.compile(r"[ \t]+([^\W\d_][\w\-’']*)")
+# What stands before a value in a sentence that defines its subject with it: a copula and
+# an article, then at most five words ("is a 1987 American", "was an", "is a former").
+_DEFINES = re.compile(r"\b(?:is|was|are|were)\s+(?:an?|the)\s+((?:[\w\-’',]+\s+){0,5})$")
+
+
+def _continues(word: str) -> bool:
+    """The word can be the phrase's next word: lower-case, not a stopword or a verb, and
+    not a verb's or adverb's ending ("directed", "starring", "mainly") nor a plural or a
+    verb in -s ("bands", "flows"), which a single value's head rarely is."""
+    return (
+        bool(_HEAD.fullmatch(word))
+        and word not in STOPWORDS
+        and word not in _VERBS
+        and not word.endswith(("ed", "ing", "ly", "s"))
+    )
+
+
+def _defines(before: str) -> bool:
+    """The words before a value define its subject with it: a copula, an article and
+    words that are no stopwords ("The Squeeze is a 1987 American" comedy film), not a
+    mention in passing ("associated with the Chinese national" basketball team)."""
+    m = _DEFINES.search(before)
+    if m is None:
+        return False
+    return not any(w.strip(",") in STOPWORDS for w in m.group(1).split())
+
+
+def whole(value: str, cited: Sequence[Passage], words: int) -> str:
+    """A lower-case value widened to the end of its noun phrase, by at most `words`
+    words, where a cited passage defines its subject with that phrase: "comedy" in "The
+    Squeeze is a 1987 American comedy film directed by" is "comedy film", "death metal" in
+    "Six Feet Under is an American death metal band from" is "death metal band". The model
+    copies the modifier and drops the head; the source states the whole phrase, and the
+    head says what the subject is, which tells apart two subjects that share a name. Only
+    a definition counts: in "associated with the Chinese national basketball team" the
+    head names something else. Kept as it is when the value is not lower-case words or is
+    a count, when no cited passage defines with it, or when they widen it two ways."""
+    bare = value.strip().rstrip(".")
+    if words <= 0 or not bare or not all(_HEAD.fullmatch(w) for w in bare.split()):
+        return value
+    if any(w in NUMBER_WORDS for w in bare.split()):
+        # "three" in "three weight rooms" is a count, not a modifier of the answer.
+        return value
+    pattern = re.compile(rf"(?<![\w\-’']){re.escape(bare)}(?![\w\-’'])")
+    found: set[str] = set()
+    for p in cited:
+        for m in pattern.finditer(p.text):
+            if not _defines(p.text[: m.start()]):
+                continue
+            tail: list[str] = []
+            at = m.end()
+            while len(tail) < words and (step := _NEXT.match(p.text, at)):
+                if not _continues(step.group(1)):
+                    break
+                tail.append(step.group(1))
+                at = step.end()
+            found.add(" ".join([bare, *tail]))
     return found.pop() if len(found) == 1 else value

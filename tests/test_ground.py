@@ -119,3 +119,11 @@ def test_key_terms_are_what_the_statement_adds(
     statement: str, question: str, expected: list[str]
 ) -> None:
     assert key_terms(statement, question) == expected
+
+
+def test_a_statement_keeps_its_noun_phrase_whole_as_the_policy_says() -> None:
+    film = [P(1, "The Squeeze is a 1987 American comedy film directed by Roger Young.")]
+    question = "What is the genre of The Squeeze?"
+    assert [g.text for g in ground("comedy", [1], film, question, DEFAULT)] == ["comedy film"]
+    off = Policy(phrase_words=0)
+    assert [g.text for g in ground("comedy", [1], film, question, off)] == ["comedy"]

@@ -1,12 +1,12 @@
-"""The fuller value: a shortened date becomes the date its cited passage states, and a
-date loses the words a model copied beside it."""
+"""The fuller value: a shortened date becomes the date its cited passage states, a date
+loses the words a model copied beside it, and a modifier gains its noun phrase's head."""
 
 from __future__ import annotations
 
 import pytest
 
 from rag.records import Passage
-from rag.values import dates, fuller, trimmed
+from rag.values import dates, fuller, trimmed, whole
 
 
 def passage(text: str) -> Passage:
@@ -98,3 +98,48 @@ def test_trimmed(value: str, question: str, expected: str) -> None:
 )
 def test_dates_are_found_as_fully_as_given(sentence: str, found: list[str]) -> None:
     assert [sentence[s:e] for s, e in dates(sentence)] == found
+
+
+WHOLE = [
+    # (value, passage, expected): the noun phrase's head the model dropped comes back.
+    ("comedy", "The Squeeze is a 1987 American comedy film directed by Young.", "comedy film"),
+    ("death metal", "It is an American death metal band from Tampa, Florida.", "death metal band"),
+    ("comedy-drama", "It is a comedy-drama caper film by Yates.", "comedy-drama caper film"),
+    ("tabla", "He was an Indian tabla player specialized in music.", "tabla player"),
+    ("snooker", "It was a professional ranking snooker tournament.", "snooker tournament"),
+    # Only where the passage defines its subject with the phrase, not in passing.
+    ("basketball", "It is associated with the national basketball team.", "basketball"),
+    ("comedy", "A 1997 comedy film.", "comedy"),
+    ("comedy", "It is the first of his comedy films.", "comedy"),
+    # The phrase already ends: punctuation, a stopword, a verb form, a plural.
+    ("footballer", "He was an English professional footballer.", "footballer"),
+    ("chef", "He is an American chef who was White House Executive Chef.", "chef"),
+    ("basketball", "He played basketball as well.", "basketball"),
+    ("drama", "It is a drama starring Kate Winslet.", "drama"),
+    ("river", "It is the river flows into the sea.", "river"),
+    ("dancer", "She was a dancer born in Kyiv.", "dancer"),
+    # Not lower-case words, a count, or not in the passage: the model's words stay.
+    ("Joe Jackson", "Joe Jackson band members played.", "Joe Jackson"),
+    ("three", "It is the three weight rooms.", "three"),
+    ("1958", "It opened in 1958 season tickets.", "1958"),
+    ("opera", "It is a comedy film.", "opera"),
+    # Part of a longer word is not the value.
+    ("metal", "It is a heavy-metal band.", "metal"),
+    # At most two words are added.
+    ("indie", "They are an indie pop rock band.", "indie pop rock"),
+]
+
+
+@pytest.mark.parametrize(("value", "text", "expected"), WHOLE)
+def test_whole(value: str, text: str, expected: str) -> None:
+    assert whole(value, [passage(text)], 2) == expected
+
+
+def test_whole_keeps_the_value_when_passages_widen_it_two_ways() -> None:
+    cited = [passage("It is a 1997 comedy film."), passage("It is a comedy series.")]
+    assert whole("comedy", cited, 2) == "comedy"
+    assert whole("comedy", cited[:1], 2) == "comedy film"
+
+
+def test_whole_switched_off() -> None:
+    assert whole("comedy", [passage("It is a 1997 comedy film.")], 0) == "comedy"
