@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 
 from rag.qtypes import fits_question
 from rag.records import Completion, Grounded, Passage
-from rag.text import terms
+from rag.text import STOPWORDS, WORD, terms
 
 # Names in the order the fitted coefficients use; calibrate.py fits over exactly these.
 NAMES = (
@@ -33,7 +34,7 @@ NAMES = (
 # it is non-zero, chosen on data by benchmarks/calibrate.py fit-vetoes. Whether a veto
 # holds depends on the corpus: whole articles name what they are about, but web passages
 # (RAMDocs) often leave the name out, so names_unseen would refuse right answers there.
-LACKS = ("names_unseen", "numbers_unseen", "negation_unmatched")
+LACKS = ("names_unseen", "numbers_unseen", "negation_unmatched", "name_swapped")
 
 _ANSWER_VALUE = re.compile(r'"answer"\s*:\s*"')
 # A name or number the question holds: a capitalised word past its first, or a numeral
@@ -101,7 +102,78 @@ def lacks(question: str, sentences: Sequence[str], documents: Sequence[str]) -> 
         # year or count the question holds is one it would state.
         "numbers_unseen": float(sum(t[0].isdigit() for t in unseen)),
         "negation_unmatched": float(negated and not any(_NEGATION.search(s) for s in sentences)),
+        "name_swapped": float(name_swapped(question, sentences)),
     }
+
+
+def name_swapped(question: str, sentences: Sequence[str]) -> bool:
+    """A name of the question stands in no cited sentence, and a word beside it in the
+    question stands beside another name there: "What did Toyota rebrand its Forte as?"
+    against "Mitsubishi rebranded its Forte as the Dodge D-50", "the Canadian Union"
+    against "the European Union". The question was written from that sentence with the
+    name swapped, so the sentence does not answer it. A sentence that refers back with a
+    pronoun ("It was founded in 1867") has no other name beside the word, and passes; so
+    does one that writes the name out in more words ("Robert Asa Bloomer" for "Senator
+    Bloomer")."""
+    asked = _spaced_words(question)
+    keys = {_key(w.lower()) for w, _ in asked}
+    cited = [_spaced_words(s) for s in sentences]
+    have = {_key(w.lower()) for words in cited for w, _ in words}
+
+    def name(word: str) -> bool:
+        return word[0].isupper() and word.lower() not in STOPWORDS
+
+    def run(words: list[tuple[str, bool]], start: int, step: int) -> int:
+        """How many names in a row, space-joined, from `start` on in the `step` direction."""
+        n, at = 0, start
+        while 0 <= at < len(words) and name(words[at][0]):
+            n += 1
+            nxt = at + step
+            if not 0 <= nxt < len(words) or not words[min(at, nxt)][1]:
+                break
+            at = nxt
+        return n
+
+    for i, (word, _) in enumerate(asked[1:], start=1):
+        if not name(word) or _key(word.lower()) in have:
+            continue
+        for step in (1, -1):
+            j = i + step
+            if not 0 < j < len(asked) or asked[j][0].lower() in STOPWORDS:
+                continue
+            # Only words with nothing but a space between are beside each other.
+            if not asked[min(i, j)][1]:
+                continue
+            beside = _key(asked[j][0].lower())
+            for words in cited:
+                for k, (w, _) in enumerate(words):
+                    at = k - step
+                    if _key(w.lower()) != beside or not 0 <= at < len(words):
+                        continue
+                    other = words[at][0]
+                    if not (words[min(k, at)][1] and name(other)) or _key(other.lower()) in keys:
+                        continue
+                    # One name for one name: "Robert Asa Bloomer" for "Senator Bloomer" is
+                    # the name written out, not another one.
+                    if run(words, at, -step) == run(asked, i, -step):
+                        return True
+    return False
+
+
+def _spaced_words(text: str) -> list[tuple[str, bool]]:
+    """The text's words, accents folded, a hyphenated one split ("Jong-un" is "Jong" and
+    "un") and a possessive dropped ("Hill's" is "Hill"), each with whether only a space stands
+    between it and the next word."""
+    out: list[tuple[str, bool]] = []
+    # Accents folded: a question typed "Temur" names the "Temür" of its source.
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    matches = list(WORD.finditer(text))
+    for n, m in enumerate(matches):
+        parts = [p for p in re.sub(r"['’]s$", "", m.group()).split("-") if p]
+        after = text[m.end() : matches[n + 1].start()] if n + 1 < len(matches) else "."
+        for x, part in enumerate(parts):
+            out.append((part, x < len(parts) - 1 or (after.isspace() and bool(after))))
+    return out
 
 
 @functools.lru_cache(maxsize=64)

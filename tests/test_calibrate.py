@@ -182,6 +182,7 @@ def test_a_recording_made_before_the_lacks_signals_gets_them_from_its_corpus(
     }
     row = signals_of({"set": "squad2/x", "answer": answer})
     lacking = {"names_unseen": 1.0, "numbers_unseen": 1.0, "negation_unmatched": 1.0}
+    lacking |= {"name_swapped": 0.0}
     assert row == {"top_similarity": 0.5} | lacking
     recorded = answer | {"signals": row | {"names_unseen": 0.0}}
     assert signals_of({"set": "squad2/x", "answer": recorded})["names_unseen"] == 0.0  # kept

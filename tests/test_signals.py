@@ -171,3 +171,33 @@ def test_negation_unmatched_is_a_negated_question_with_no_negated_cited_sentence
     question: str, sentence: str, unmatched: int
 ) -> None:
     assert lacks(question, [sentence], [sentence])["negation_unmatched"] == unmatched
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "swapped"),
+    [
+        # Another name stands where the question's stood, beside the same word.
+        ("What did Toyota rebrand its Forte as?", "Mitsubishi rebranded its Forte as D-50.", 1),
+        ("Who can the American Commission act against?", "The European Commission can act.", 1),
+        ("What did the Canadian Union form?", "They formed the European Union in 1993.", 1),
+        # The question's names are all there, or the sentence refers back with a pronoun.
+        ("What did Mitsubishi rebrand its Forte as?", "Mitsubishi rebranded its Forte.", 0),
+        ("When was Cove Fort built?", "It was built in 1743 by Ira Hinckley.", 0),
+        # The same name written another way: accents, a hyphen, a possessive.
+        ("When did Tugh Temur die?", "After the death of Tugh Temür in 1332.", 0),
+        ("When did Kim Jong Un speak?", "Kim Jong-un spoke at the airport.", 0),
+        ("What is Jon Hill's profession?", "Jon Hill is an American chef.", 0),
+        # The name written out in more words is not another name.
+        ("When was Senator Bloomer born?", "Robert Asa Bloomer was born in 1921.", 0),
+        # Punctuation between breaks "beside": a list is not a swap.
+        (
+            "When was the Swedish Evangelical Church built?",
+            "Used by Swedish, Norwegian and German.",
+            0,
+        ),
+    ],
+)
+def test_name_swapped_is_another_name_beside_the_question_name_s_neighbour(
+    question: str, sentence: str, swapped: int
+) -> None:
+    assert lacks(question, [sentence], [sentence])["name_swapped"] == swapped
