@@ -9,6 +9,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from rag.qtypes import fits_question
 from rag.records import Completion, Grounded, Passage
@@ -116,55 +117,46 @@ def name_swapped(question: str, sentences: Sequence[str]) -> bool:
     does one that writes the name out in more words ("Robert Asa Bloomer" for "Senator
     Bloomer")."""
     asked = _spaced_words(question)
-    keys = {_key(w.lower()) for w, _ in asked}
+    keys = {w.key for w in asked}
     cited = [_spaced_words(s) for s in sentences]
-    have = {_key(w.lower()) for words in cited for w, _ in words}
-
-    def name(word: str) -> bool:
-        return word[0].isupper() and word.lower() not in STOPWORDS
-
-    def run(words: list[tuple[str, bool]], start: int, step: int) -> int:
-        """How many names in a row, space-joined, from `start` on in the `step` direction."""
-        n, at = 0, start
-        while 0 <= at < len(words) and name(words[at][0]):
-            n += 1
-            nxt = at + step
-            if not 0 <= nxt < len(words) or not words[min(at, nxt)][1]:
-                break
-            at = nxt
-        return n
-
-    for i, (word, _) in enumerate(asked[1:], start=1):
-        if not name(word) or _key(word.lower()) in have:
+    have = {w.key for words in cited for w in words}
+    for i, word in enumerate(asked[1:], start=1):
+        if not word.name or word.key in have:
             continue
         for step in (1, -1):
             j = i + step
-            if not 0 < j < len(asked) or asked[j][0].lower() in STOPWORDS:
+            # The word beside it: a content word, with nothing but a space between.
+            if not 0 < j < len(asked) or asked[j].stop or not asked[min(i, j)].spaced:
                 continue
-            # Only words with nothing but a space between are beside each other.
-            if not asked[min(i, j)][1]:
-                continue
-            beside = _key(asked[j][0].lower())
             for words in cited:
-                for k, (w, _) in enumerate(words):
+                for k, w in enumerate(words):
                     at = k - step
-                    if _key(w.lower()) != beside or not 0 <= at < len(words):
+                    if w.key != asked[j].key or not 0 <= at < len(words):
                         continue
-                    other = words[at][0]
-                    if not (words[min(k, at)][1] and name(other)) or _key(other.lower()) in keys:
+                    other = words[at]
+                    if not (words[min(k, at)].spaced and other.name) or other.key in keys:
                         continue
                     # One name for one name: "Robert Asa Bloomer" for "Senator Bloomer" is
                     # the name written out, not another one.
-                    if run(words, at, -step) == run(asked, i, -step):
+                    if _names_in_a_row(words, at, -step) == _names_in_a_row(asked, i, -step):
                         return True
     return False
 
 
-def _spaced_words(text: str) -> list[tuple[str, bool]]:
+class _Word(NamedTuple):
+    """A word as name_swapped compares it."""
+
+    text: str
+    key: str  # lower case, on its first letters (_key)
+    stop: bool  # a stopword
+    name: bool  # capitalised and no stopword
+    spaced: bool  # only a space stands between it and the next word
+
+
+def _spaced_words(text: str) -> list[_Word]:
     """The text's words, accents folded, a hyphenated one split ("Jong-un" is "Jong" and
-    "un") and a possessive dropped ("Hill's" is "Hill"), each with whether only a space stands
-    between it and the next word."""
-    out: list[tuple[str, bool]] = []
+    "un") and a possessive dropped ("Hill's" is "Hill")."""
+    out: list[_Word] = []
     # Accents folded: a question typed "Temur" names the "Temür" of its source.
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     matches = list(WORD.finditer(text))
@@ -172,8 +164,23 @@ def _spaced_words(text: str) -> list[tuple[str, bool]]:
         parts = [p for p in re.sub(r"['’]s$", "", m.group()).split("-") if p]
         after = text[m.end() : matches[n + 1].start()] if n + 1 < len(matches) else "."
         for x, part in enumerate(parts):
-            out.append((part, x < len(parts) - 1 or (after.isspace() and bool(after))))
+            low = part.lower()
+            stop = low in STOPWORDS
+            spaced = x < len(parts) - 1 or (after.isspace() and bool(after))
+            out.append(_Word(part, _key(low), stop, part[0].isupper() and not stop, spaced))
     return out
+
+
+def _names_in_a_row(words: list[_Word], start: int, step: int) -> int:
+    """How many names in a row, space-joined, from `start` on in the `step` direction."""
+    n, at = 0, start
+    while 0 <= at < len(words) and words[at].name:
+        n += 1
+        nxt = at + step
+        if not 0 <= nxt < len(words) or not words[min(at, nxt)].spaced:
+            break
+        at = nxt
+    return n
 
 
 @functools.lru_cache(maxsize=64)

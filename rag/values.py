@@ -88,11 +88,12 @@ def fuller(value: str, cited: Sequence[Passage], question: str) -> str:
 
 
 # Words that end a noun phrase even when lower-case: an irregular past participle or a
-# verb the stopwords do not hold ("film made by", "a dancer born in").
+# verb the stopwords do not hold ("film made by", "a dancer born in"). Those ending in
+# -ed or -s are left to `_continues`.
 _VERBS = frozenset(
     """born made built won became become began begun took taken gave given wrote written
     held left known found grown shown seen set put run came went got told sold brought
-    thought led met paid said spent stood taught remains""".split()
+    thought met paid said spent stood taught""".split()
 )
 # A word that may continue a noun phrase: lower-case letters and inner hyphens.
 _HEAD = re.compile(r"[a-z][a-z\-]*[a-z]")
